@@ -23,6 +23,7 @@ $(STAMP): pyproject.toml Makefile
 
 run: $(STAMP)
 	$(BIN)/isonb datasets summary --out $(OUT)
+	$(BIN)/isonb datasets ceiling --out $(OUT)
 
 test: $(STAMP)
 	$(BIN)/nbdev-test --flags "slow" --do-print
