@@ -24,6 +24,7 @@ $(STAMP): pyproject.toml Makefile
 run: $(STAMP)
 	$(BIN)/isonb datasets summary --out $(OUT)
 	$(BIN)/isonb datasets ceiling --out $(OUT)
+	$(BIN)/isonb run --config configs/macrophage_default.yaml --out-dir $(OUT)/runs
 
 test: $(STAMP)
 	$(BIN)/nbdev-test --flags "slow" --do-print

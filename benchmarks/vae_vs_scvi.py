@@ -1,0 +1,155 @@
+#!/usr/bin/env python
+"""isonb's VAE (`isonb.vae.VAERepresentation`) against scvi-tools' SCVI on the same gene counts.
+
+Both models get the same training cells, the same architecture (n_latent, n_hidden, n_layers, batch norm, encoder
+dropout, gene-wise NB dispersion, observed library size), the same optimiser settings (lr, weight decay), KL warm-up,
+epochs and batch size, the same device and the same number of torch threads. No validation set is used during
+training (scvi-tools' `train_size=1.0`), so an epoch is the same work for both. The script prints, per data set and
+model: seconds per epoch (the epoch loop only, and the whole `fit`/`train` call including setup), and the held-out
+negative ELBO (reconstruction NLL + KL) and reconstruction NLL per cell on cells neither model saw, each averaged over
+`--draws` posterior samples of z (scvi-tools: `get_elbo` / `get_reconstruction_error`, one draw per call; isonb:
+`nll(..., n_samples=draws)`).
+
+Data sets:
+  flames      FLAMES scmixology short-read gene UMIs, 991 cells x 968 genes; seeded 80/10/10 cell split
+              (the same as nbs/02b_vae.ipynb); train on the 793 training cells, score the 99 test cells.
+  flames_x10  The 793 training cells repeated 10 times (7,930 cells, 62 batches an epoch): a larger epoch for timing;
+              scored on the same 99 test cells.
+
+Install (scvi-tools is a benchmark-only dependency, never a dependency of isonb):
+    pip install --dry-run scvi-tools            # check that it does not replace your torch
+    pip install scvi-tools                      # or: pip install scvi-tools "torch==2.13.0" to pin torch
+  (scvi-tools 1.4.2 installed cleanly next to torch 2.13.0+cpu; it pulls lightning, pyro, scanpy, numba.)
+
+Run (from the repository root, with ISONB_DATA set as for the notebooks):
+    python benchmarks/vae_vs_scvi.py                       # defaults: 100 epochs, 1 thread, 3 repeats, both data sets
+    python benchmarks/vae_vs_scvi.py --epochs 20 --repeats 1 --datasets flames   # quick check
+
+Repeats use seeds 0, 1, ... for both tools and run interleaved (isonb, scvi, isonb, scvi, ...), so a machine that is
+busy with other work slows both alike; the table reports medians over repeats.
+"""
+from __future__ import annotations
+import argparse, logging, os, time, warnings
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import torch
+
+
+def split_flames(seed: int = 0):
+    "FLAMES gene counts and the notebook's seeded 80/10/10 cell split."
+    from isonb import datasets
+    from isonb.loaders import group_split
+    flames = datasets.flames().genes
+    split = group_split(flames.obs.assign(cell=flames.obs_names), 'cell', val_frac=0.1, test_frac=0.1, seed=seed)
+    train = flames[(split == 'train').to_numpy()].copy()
+    test = flames[(split == 'test').to_numpy()].copy()
+    return train, test
+
+
+def make_datasets(names: list[str]) -> dict[str, tuple[ad.AnnData, ad.AnnData]]:
+    train, test = split_flames()
+    out = {}
+    if 'flames' in names: out['flames'] = (train, test)
+    if 'flames_x10' in names: out['flames_x10'] = (ad.concat([train] * 10, index_unique='-'), test)
+    for a, b in out.values():   # plain, identical inputs for both tools: sparse float32 counts in X and layers
+        for x in (a, b):
+            x.layers['counts'] = x.layers['counts'].astype(np.float32)
+            x.X = x.layers['counts']
+    return out
+
+
+def run_isonb(train, test, hp: dict, seed: int, draws: int) -> dict:
+    from isonb.vae import VAERepresentation
+    rep = VAERepresentation(n_latent=hp['n_latent'], n_hidden=hp['n_hidden'], n_layers=hp['n_layers'], likelihood='nb',
+                            dropout=hp['dropout'], norm='batch', epochs=hp['epochs'], lr=hp['lr'],
+                            weight_decay=hp['weight_decay'], batch_size=hp['batch_size'],
+                            kl_warmup_epochs=hp['kl_warmup_epochs'], seed=seed, device='cpu')
+    t0 = time.perf_counter()
+    rep.fit(train)
+    total = time.perf_counter() - t0
+    scores = rep.nll(test, n_samples=draws, seed=seed).mean()
+    return {'s_per_epoch': rep.history_['time_s'].median(), 'fit_s': total,
+            'neg_elbo': scores['neg_elbo'], 'reconstruction_nll': scores['reconstruction_nll']}
+
+
+class _EpochTimer:
+    "Lightning callback recording the wall time of every training epoch."
+    def __new__(cls):
+        from lightning.pytorch.callbacks import Callback
+        class EpochTimer(Callback):
+            def __init__(self): self.times = []
+            def on_train_epoch_start(self, trainer, module): self._t = time.perf_counter()
+            def on_train_epoch_end(self, trainer, module): self.times.append(time.perf_counter() - self._t)
+        return EpochTimer()
+
+
+def run_scvi(train, test, hp: dict, seed: int, draws: int) -> dict:
+    import scvi
+    scvi.settings.seed = seed
+    train, test = train.copy(), test.copy()
+    scvi.model.SCVI.setup_anndata(train, layer='counts')
+    model = scvi.model.SCVI(train, n_latent=hp['n_latent'], n_hidden=hp['n_hidden'], n_layers=hp['n_layers'],
+                            dropout_rate=hp['dropout'], gene_likelihood='nb', dispersion='gene')
+    timer = _EpochTimer()
+    t0 = time.perf_counter()
+    model.train(max_epochs=hp['epochs'], batch_size=hp['batch_size'], train_size=1.0, accelerator='cpu', devices=1,
+                enable_progress_bar=False, callbacks=[timer], logger=False, enable_checkpointing=False,
+                plan_kwargs={'lr': hp['lr'], 'weight_decay': hp['weight_decay'], 'n_epochs_kl_warmup': hp['kl_warmup_epochs'] or None})
+    total = time.perf_counter() - t0
+    torch.manual_seed(seed)
+    elbo = -np.mean([float(model.get_elbo(test)) for _ in range(draws)])   # get_elbo returns the ELBO (higher is better)
+    rec = np.mean([float(model.get_reconstruction_error(test)['reconstruction_loss']) for _ in range(draws)])
+    return {'s_per_epoch': float(np.median(timer.times)), 'fit_s': total, 'neg_elbo': elbo, 'reconstruction_nll': rec}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--epochs', type=int, default=100)
+    ap.add_argument('--batch-size', type=int, default=128)
+    ap.add_argument('--lr', type=float, default=1e-3)
+    ap.add_argument('--kl-warmup-epochs', type=int, default=25)
+    ap.add_argument('--n-latent', type=int, default=10)
+    ap.add_argument('--n-hidden', type=int, default=128)
+    ap.add_argument('--n-layers', type=int, default=1)
+    ap.add_argument('--threads', type=int, default=1, help='torch threads for both tools')
+    ap.add_argument('--repeats', type=int, default=3)
+    ap.add_argument('--draws', type=int, default=10, help='posterior draws of z averaged in the held-out scores')
+    ap.add_argument('--datasets', default='flames,flames_x10')
+    ap.add_argument('--tools', default='isonb,scvi')
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    warnings.filterwarnings('ignore')
+    for name in ('lightning', 'lightning.pytorch', 'scvi', 'pytorch_lightning', 'isonb'):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    hp = dict(n_latent=args.n_latent, n_hidden=args.n_hidden, n_layers=args.n_layers, dropout=0.1, epochs=args.epochs,
+              lr=args.lr, weight_decay=1e-6, batch_size=args.batch_size, kl_warmup_epochs=args.kl_warmup_epochs)
+    runners = {'isonb': run_isonb, 'scvi-tools': run_scvi}
+    tools = [t if t != 'scvi' else 'scvi-tools' for t in args.tools.split(',')]
+    import scvi
+    scvi.settings.verbosity = logging.ERROR
+    for name in ('lightning.pytorch', 'lightning.fabric', 'lightning.pytorch.utilities.rank_zero'):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    print(f"torch {torch.__version__}, scvi-tools {scvi.__version__}, {args.threads} thread(s), cpu; {hp}", flush=True)
+    rows = []
+    for dname, (train, test) in make_datasets(args.datasets.split(',')).items():
+        for seed in range(args.repeats):
+            for tool in tools:
+                r = runners[tool](train, test, hp, seed, args.draws)
+                rows.append({'data': f"{dname} ({train.n_obs} x {train.n_vars})", 'tool': tool, 'seed': seed, **r})
+                print(' ', rows[-1], flush=True)
+    df = pd.DataFrame(rows)
+    table = df.groupby(['data', 'tool'], sort=False).agg(
+        s_per_epoch=('s_per_epoch', 'median'), fit_s=('fit_s', 'median'),
+        neg_elbo=('neg_elbo', 'mean'), neg_elbo_sd=('neg_elbo', 'std'), reconstruction_nll=('reconstruction_nll', 'mean'))
+    if set(tools) == {'isonb', 'scvi-tools'}:
+        ratio = table['s_per_epoch'].xs('isonb', level='tool') / table['s_per_epoch'].xs('scvi-tools', level='tool')
+        print('\nisonb time per epoch / scvi-tools time per epoch:', ratio.round(2).to_dict())
+    with pd.option_context('display.width', 200, 'display.max_columns', 20):
+        print(table.round({'s_per_epoch': 4, 'fit_s': 2, 'neg_elbo': 1, 'neg_elbo_sd': 1, 'reconstruction_nll': 1}))
+
+
+if __name__ == '__main__':
+    main()
