@@ -18,18 +18,31 @@ from .core import atomic_path, get_logger
 from .data import IsonbInputError
 
 # %% auto #0
-__all__ = ['log', 'REPRESENTATIONS', 'REPR_FORMAT_VERSION', 'register', 'expression_matrix', 'Representation',
-           'load_representation', 'highly_variable_genes', 'RawExpression', 'PCARepresentation', 'plot_embedding']
+__all__ = ['log', 'REPRESENTATIONS', 'REPR_FORMAT_VERSION', 'register', 'representation_class', 'expression_matrix',
+           'Representation', 'load_representation', 'highly_variable_genes', 'RawExpression', 'PCARepresentation',
+           'plot_embedding']
 
 # %% ../nbs/02_embeddings.ipynb #2118ff4c
 log = get_logger('embeddings')
 REPRESENTATIONS: dict[str, type] = {}   # kind -> class, filled by `register`
 REPR_FORMAT_VERSION = 1
 
+_PLUGINS = {'vae': 'isonb.vae', 'transformer': 'isonb.transformer'}   # kinds defined in later notebooks
+
 def register(cls):
     "Class decorator: make a representation loadable by its `kind`."
     REPRESENTATIONS[cls.kind] = cls
     return cls
+
+def representation_class(
+    kind: str,  # 'raw', 'pca', 'vae', 'transformer', or any registered kind
+) -> type:
+    "The representation class for `kind`, importing the module that defines it if needed."
+    if kind not in REPRESENTATIONS and kind in _PLUGINS:
+        import importlib; importlib.import_module(_PLUGINS[kind])
+    if kind not in REPRESENTATIONS:
+        raise IsonbInputError(f"unknown representation {kind!r}; known: {sorted(set(REPRESENTATIONS) | set(_PLUGINS))}")
+    return REPRESENTATIONS[kind]
 
 def expression_matrix(
     adata: ad.AnnData,  # gene-level AnnData
@@ -110,8 +123,7 @@ def load_representation(
     meta = json.loads(meta_p.read_text())
     if meta.get('format_version') != REPR_FORMAT_VERSION:
         raise IsonbInputError(f"{path}: representation format {meta.get('format_version')} but this isonb reads {REPR_FORMAT_VERSION}; refit it")
-    if meta['kind'] not in REPRESENTATIONS: raise IsonbInputError(f"{path}: unknown representation kind {meta['kind']!r}; known: {sorted(REPRESENTATIONS)}")
-    rep = REPRESENTATIONS[meta['kind']](**meta['params'])
+    rep = representation_class(meta['kind'])(**meta['params'])
     with np.load(path/'state.npz', allow_pickle=False) as z:
         state = {k: z[k] for k in z.files}
     rep.var_names = pd.Index(state.pop('var_names').astype(str))

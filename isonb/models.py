@@ -19,7 +19,7 @@ from torch import nn, Tensor
 import isonb
 from .core import atomic_path, atomic_write, get_logger, seed_everything, config_to_dict, config_from_dict
 from .data import IsonbInputError, IsoformPair, isoform_fractions, check_values
-from .embeddings import Representation, REPRESENTATIONS, load_representation
+from .embeddings import Representation, representation_class, load_representation
 from .training import Trainer, TrainConfig
 from .loaders import AnnDataset, make_loader
 from .likelihoods import get_likelihood, check_counts
@@ -239,7 +239,7 @@ def fit(
     self.genes = pd.Index(pd.unique(self.transcripts['gene_id']))
     gene_idx = self.genes.get_indexer(self.transcripts['gene_id'])
     if c.head == 'mean_fraction': return self
-    self.rep = REPRESENTATIONS[c.representation](**c.repr_params)
+    self.rep = representation_class(c.representation)(**c.repr_params)
     z_train = self.rep.fit_transform(representation_input(train.genes))
     if c.head == 'ridge':
         from sklearn.linear_model import Ridge
