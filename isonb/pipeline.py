@@ -180,7 +180,9 @@ def flames_transfer(
         shared = m.transcripts.index.intersection(tx.var_names)
         facts['transcripts_compared'] = len(shared)
         facts['multi_isoform_genes_compared'] = int((m.transcripts.loc[shared, 'gene_id'].value_counts() > 1).sum())
-        for level, (g, t) in {'cells': (fl.genes, tx), 'pooled': (pooled_genes, pooled_tx)}.items():
+        expressed = np.asarray(fl.genes[:, m.genes].layers['counts'].sum(1)).ravel() > 0   # cells with no UMI on the model's genes
+        facts['cells_without_model_gene_counts'] = int((~expressed).sum())
+        for level, (g, t) in {'cells': (fl.genes[expressed], tx[expressed]), 'pooled': (pooled_genes, pooled_tx)}.items():
             ev = score(m, g, t, min_gene_expr=cfg.min_gene_expr)
             runs.append({'experiment': 'flames_sc', 'method': mname, 'representation': mc.representation if mc.head != 'mean_fraction' else 'none',
                          'head': mc.head, 'fold': level, 'result': ev})
@@ -288,9 +290,11 @@ def run(
     if cfg.cross_study or cfg.save_models:
         models = refit_all(cfg, macro, out)
         if cfg.cross_study: runs += cross_study(cfg, models)
+    partial = lambda: write_results(results_table(runs), out/'results.csv') if runs else None   # keep finished experiments if a later one fails
+    partial()
     if cfg.flames:
-        r, facts['flames'] = flames_transfer(cfg, macro); runs += r
-    if cfg.tasic: runs += tasic_transfer(cfg)
+        r, facts['flames'] = flames_transfer(cfg, macro); runs += r; partial()
+    if cfg.tasic: runs += tasic_transfer(cfg); partial()
     if not runs: raise IsonbInputError("the config switches every experiment off")
     results = results_table(runs)
     summary = summarise_folds(results)
