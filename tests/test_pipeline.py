@@ -34,7 +34,9 @@ def test_run_writes_results_report_and_models(smoke_run):
 
 
 def _geuvadis_genes(tmp_path) -> Path:
-    g = datasets.geuvadis_gencode('salmon').genes
+    "A user's gene-level h5ad: GEUVADIS genes without isonb's interop bookkeeping in uns."
+    g = datasets.geuvadis_gencode('salmon').genes.copy()
+    g.uns = {}
     p = tmp_path/'geuvadis_genes.h5ad'; g.write_h5ad(p); return p
 
 
