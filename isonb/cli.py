@@ -15,7 +15,7 @@ from .core import get_logger, atomic_write, atomic_path, DataNotFoundError
 from .data import IsonbInputError, read_quants, read_tx2gene, pair_from_transcripts, write_pair, QUANT_FORMATS
 
 # %% auto #0
-__all__ = ['find_quant_files', 'build_parser', 'main']
+__all__ = ['COMMAND_MODULES', 'find_quant_files', 'build_parser', 'main']
 
 # %% ../nbs/06a_cli.ipynb #a8c3b528
 _QUANT_NAMES = ('quant.sf', 'quant.sf.gz', 'abundance.tsv', 'abundance.tsv.gz')
@@ -104,6 +104,16 @@ def _cmd_predict(a):
     with atomic_path(a.out) as tmp: pred.write_h5ad(tmp)
     print(f"{model}\npredicted {pred.n_vars:,} transcripts for {pred.n_obs} samples -> {a.out}")
 
+#: Modules that add their own `isonb <system> ...` commands: each defines `add_cli(subparsers)`.
+#: A system's notebook owns its commands; the parser is assembled here.
+COMMAND_MODULES = ('isonb.sweep', 'isonb.splicing', 'isonb.function', 'isonb.contrastive', 'isonb.multimodal')
+
+def _add_module_commands(sub, name: str):
+    "Let module `name` register its sub-commands (skipped only when the module is not part of this install)."
+    import importlib, importlib.util
+    if importlib.util.find_spec(name) is None: return
+    importlib.import_module(name).add_cli(sub)
+
 def build_parser() -> argparse.ArgumentParser:
     "The `isonb` argument parser (one sub-parser per command)."
     p = argparse.ArgumentParser(prog='isonb', description='Deep learning on RNA transcript isoforms.')
@@ -138,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument('-o', '--out', required=True, help='output .h5ad (samples x predicted transcripts)')
     pr.add_argument('--fill-missing', action='store_true', help='predict isoforms of genes missing from the input as 0 (warns with the count)')
     pr.set_defaults(func=_cmd_predict)
+    for name in COMMAND_MODULES: _add_module_commands(sub, name)
     return p
 
 def main(argv: list[str] | None = None) -> int:
