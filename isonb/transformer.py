@@ -609,9 +609,12 @@ def fit(
     expressed = (ids != vocab.pad_id).any(1)
     groups = adata.obs['study'].astype(str).to_numpy() if 'study' in adata.obs else np.zeros(adata.n_obs)
     split = stratified_split(pd.Series(groups[expressed]), (1 - self.valid_frac, self.valid_frac, 0.0), seed=self.seed).to_numpy()
+    if not (split == 'val').any() and len(split) >= 2:   # tiny corpora (a few pseudo-bulks): hold out one sample
+        split[np.random.default_rng(self.seed).integers(len(split))] = 'val'
+        log.warning(f"valid_frac={self.valid_frac} of {len(split)} samples rounds to none; holding out one sample")
     train_ids, valid_ids = ids[expressed][split == 'train'], ids[expressed][split == 'val']
     if not len(valid_ids) or not len(train_ids):
-        raise IsonbInputError(f"{int(expressed.sum())} expressing samples are too few to hold out valid_frac={self.valid_frac}")
+        raise IsonbInputError(f"{int(expressed.sum())} expressing sample(s) are too few to pretrain and validate (need >= 2)")
     seed_everything(self.seed)
     positions = self.max_len + len(vocab.prefix) + len(vocab.suffix)
     model = RankBert(bert_config(vocab.size, self.d_model, self.n_layers, self.n_heads, max_position=positions))
