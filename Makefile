@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.isonb-installed
 OUT ?= outputs
 
-.PHONY: run test docs clean-venv
+.PHONY: run test docs clean-venv system-deps
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,7 +26,13 @@ run: $(STAMP)
 	$(BIN)/isonb datasets ceiling --out $(OUT)
 	$(BIN)/isonb run --config configs/macrophage_default.yaml --out-dir $(OUT)/runs
 
-test: $(STAMP)
+# SLURM (slurm-wlm, munge) and chromium for the scheduler and browser tests: installed when make runs as root
+# with apt-get (CI, fresh machines); elsewhere those tests skip with the reason (CI makes them mandatory).
+system-deps:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then bash .ci/install_system_deps.sh; \
+	else echo "system deps: not root or no apt-get; install slurm-wlm munge chromium yourself or the SLURM/browser tests skip"; fi
+
+test: $(STAMP) system-deps
 	$(BIN)/nbdev-test --flags "slow" --do-print
 	$(BIN)/pytest -q
 
