@@ -59,7 +59,9 @@ JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
 MpiDefault=none
+MailProg=/bin/true
 SchedulerType=sched/backfill
+SchedulerParameters=bf_interval=2,sched_interval=2,sched_min_interval=0,bf_continue
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
 ReturnToService=2
