@@ -1,0 +1,75 @@
+"CLI round trip of the splicing system on real library rows, and its refusals of bad input."
+import gzip, json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from isonb.cli import main
+from isonb.core import data_dir
+
+FULL = 'splicing/schirman2021_full/single_introns.csv.gz'
+CS230 = 'splicing/schirman2021_cs230/sample.csv.gz'
+
+
+@pytest.fixture(scope='module')
+def model_dir(tmp_path_factory):
+    "A model trained by the CLI on a tiny budget (500 constructs, 1 epoch)."
+    out = tmp_path_factory.mktemp('splicing') / 'model'
+    rc = main(['splicing', 'train', '--out', str(out), '--set', 'max_train=500', 'train.epochs=1', 'train.patience=0'])
+    assert rc == 0
+    return out
+
+
+def test_train_writes_model_dir(model_dir):
+    assert {'model.pt', 'config.yaml', 'version.json', 'test_metrics.json', 'history.csv'} <= {p.name for p in model_dir.iterdir()}
+    meta = json.loads((model_dir / 'version.json').read_text())
+    assert meta['format'] == 'isonb.splicing' and meta['n_params'] > 1000
+    m = json.loads((model_dir / 'test_metrics.json').read_text())
+    assert m['n_test'] > 500 and 0 <= m['mse'] < 1
+
+
+@pytest.mark.parametrize('table,seq_col', [(FULL, 'seq'), (CS230, 'full_seq')])
+def test_predict_round_trip_both_layouts(model_dir, tmp_path, table, seq_col):
+    rows = pd.read_csv(data_dir(table)).head(20)
+    src, out = tmp_path / 'in.csv', tmp_path / 'out.csv'
+    rows.to_csv(src, index=False)
+    assert main(['splicing', 'predict', '--model', str(model_dir), '--csv', str(src), '-o', str(out)]) == 0
+    pred = pd.read_csv(out)
+    assert len(pred) == 20 and list(pred[seq_col]) == list(rows[seq_col])
+    assert pred['predicted_splicing_eff'].between(0, 10).all() and pred['predicted_splicing_eff'].notna().all()
+
+
+def _bad_predict(model_dir, tmp_path, rows, capsys):
+    src, out = tmp_path / 'bad.csv', tmp_path / 'out.csv'
+    rows.to_csv(src, index=False)
+    rc = main(['splicing', 'predict', '--model', str(model_dir), '--csv', str(src), '-o', str(out)])
+    assert rc == 2 and not out.exists()  # nothing half-written
+    return capsys.readouterr().err
+
+
+def test_missing_index_columns(model_dir, tmp_path, capsys):
+    rows = pd.read_csv(data_dir(FULL)).head(5).drop(columns=['branch_inds'])
+    err = _bad_predict(model_dir, tmp_path, rows, capsys)
+    assert 'isonb: error:' in err and "missing ['branch_inds']" in err
+
+
+def test_bad_characters_named_by_row(model_dir, tmp_path, capsys):
+    rows = pd.read_csv(data_dir(FULL)).head(5)
+    rows.loc[3, 'seq'] = rows.loc[3, 'seq'][:100] + 'X' + rows.loc[3, 'seq'][101:]
+    err = _bad_predict(model_dir, tmp_path, rows, capsys)
+    assert "row 3: character(s) ['X']" in err
+
+
+def test_wrong_length_named_by_row(model_dir, tmp_path, capsys):
+    rows = pd.read_csv(data_dir(CS230)).head(5)
+    rows.loc[2, 'full_seq'] = rows.loc[2, 'full_seq'][:-7]
+    err = _bad_predict(model_dir, tmp_path, rows, capsys)
+    assert 'row 2: length 1608, expected 1615' in err
+
+
+def test_not_a_model_dir(tmp_path, capsys):
+    src = tmp_path / 'in.csv'
+    pd.read_csv(data_dir(FULL)).head(2).to_csv(src, index=False)
+    rc = main(['splicing', 'predict', '--model', str(tmp_path), '--csv', str(src), '-o', str(tmp_path / 'o.csv')])
+    assert rc == 2 and 'is not a splicing model directory' in capsys.readouterr().err
