@@ -119,17 +119,17 @@ def _task_state(job: str) -> str:
 
 
 def test_requeued_task_resumes(slurm, tmp_path):
-    "A task killed by `scontrol requeue` (what preemption does) runs again; its run ends DONE as attempt 2."
+    "A task killed by `scontrol requeue` (what preemption does) runs again and its training resumes from last.pt."
     spec = _write(tmp_path/'slow.yaml', {
         'name': 'slow', 'notebook': str(write_demo_notebook(tmp_path/'demo.ipynb')), 'cwd': str(tmp_path),
-        'out_root': str(tmp_path/'runs'), 'metrics': 'metrics.json', 'runs': [{'x': 5, 'sleep_s': 20.0}],
+        'out_root': str(tmp_path/'runs'), 'metrics': 'metrics.json', 'runs': [{'x': 5, 'train_epochs': 5, 'epoch_sleep_s': 2.0}],
         'slurm': _slurm_section()})
     sweep = load_sweep(spec)
     job = submit(sweep, spec)['job_id']
     d = run_dir(sweep, plan(sweep)[0].run_id)
     t0 = time.time()
-    while not (d/'notebook.ipynb').exists() and time.time() - t0 < 120: time.sleep(0.5)
-    assert (d/'RUNNING').exists() and not (d/'DONE').exists()
+    while not (d/'train'/'last.pt').exists() and time.time() - t0 < 180: time.sleep(0.5)
+    assert (d/'RUNNING').exists() and not (d/'DONE').exists() and (d/'train'/'last.pt').exists()
     subprocess.run(['scontrol', 'requeue', f'{job}_0'], check=True)
     t0 = time.time()   # SLURM holds a requeued job ~2 minutes (BeginTime); release it now
     while _task_state(job) != 'PENDING' and time.time() - t0 < 60: time.sleep(0.5)
@@ -139,4 +139,5 @@ def test_requeued_task_resumes(slurm, tmp_path):
     assert done['attempt'] == 2
     log = (tmp_path/'runs'/'slow'/'slurm'/'logs'/f'{job}_0.out').read_text()
     assert 'restart 0' in log and 'restart 1' in log and 'DUE TO JOB REQUEUE' in log
-    assert collect(sweep, write=False)['score'].tolist() == [10.0]
+    m = collect(sweep, write=False).iloc[0]
+    assert m['score'] == 10.0 and m['resumed_from_epoch'] >= 1 and m['epochs_in_history'] == 5, m.to_dict()

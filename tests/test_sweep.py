@@ -93,22 +93,27 @@ def test_local_sweep_skip_fail_rerun_collect(tmp_path, isonb_sweep):
     assert (tmp_path/'runs'/'demo'/'collected_comparison.png').read_bytes()[:4] == b'\x89PNG'
 
 
-def test_interrupted_run_never_looks_finished(tmp_path):
-    f = _sweep_file(tmp_path, grid={'x': [1]}, runs=[], params={'sleep_s': 8.0})
+def test_interrupted_run_never_looks_finished_and_resumes_training(tmp_path):
+    "Kill a run mid-training (as a dead node would): it is not DONE, not collected; the rerun resumes from its checkpoint."
+    f = _sweep_file(tmp_path, grid={'x': [1]}, runs=[], params={'train_epochs': 6, 'epoch_sleep_s': 1.5})
     sweep = load_sweep(f)
     (run,) = plan(sweep)
     d = run_dir(sweep, run.run_id)
     p = subprocess.Popen([str(BIN/'isonb'), 'sweep', 'run-one', str(f), '--run-id', run.run_id],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     t0 = time.time()
-    while not (d/'notebook.ipynb').exists() and time.time() - t0 < 60: time.sleep(0.2)
-    time.sleep(1)
+    while not (d/'train'/'last.pt').exists() and time.time() - t0 < 120 and p.poll() is None: time.sleep(0.2)
+    assert (d/'train'/'last.pt').exists(), 'training never checkpointed'
     os.killpg(p.pid, signal.SIGKILL); p.wait()     # the node dies mid-run
     assert run_state(d) == 'interrupted' and not (d/'DONE').exists()
     with pytest.raises(IsonbInputError, match='no finished run'): collect(sweep, write=False)
-    # the next sweep run picks it up again (attempt 2) and finishes it
-    out = run_sweep(sweep).set_index('run_id')   # (sleeps its 8 s again: the run's parameters are its identity)
+    # the next sweep run picks it up again (attempt 2); training continues from last.pt instead of starting over
+    out = run_sweep(sweep).set_index('run_id')
     assert out.loc[run.run_id, 'state'] == 'done' and int(out.loc[run.run_id, 'attempt']) == 2
+    m = json.loads((d/'metrics.json').read_text())
+    assert m['resumed_from_epoch'] >= 1 and m['epochs_in_history'] == 6, m
+    hist = pd.read_csv(d/'train'/'history.csv')
+    assert hist['epoch'].tolist() == [1, 2, 3, 4, 5, 6]
 
 
 def test_sbatch_script_and_dry_run(tmp_path, isonb_sweep):
