@@ -88,6 +88,7 @@ def runs(tmp_path_factory):
     np.savez(tmp/'data.npz', x=x.astype(np.float32), y=y.astype(np.float32), valid=valid)
     (tmp/'job.py').write_text(SCRIPT)
     env = {**os.environ, 'OMP_NUM_THREADS': '1'}
+    if sys.platform.startswith('linux'): env.setdefault('GLOO_SOCKET_IFNAME', 'lo')   # containers: hostname may not resolve
     env.pop('IN_TEST', None)
     env.pop('WORLD_SIZE', None); env.pop('RANK', None)
     single = subprocess.run([sys.executable, str(tmp/'job.py'), str(tmp/'data.npz'), str(tmp/'single')],
