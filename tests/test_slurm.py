@@ -73,17 +73,17 @@ def test_sweep_array_failure_rerun_and_collect(slurm, tmp_path, monkeypatch):
     monkeypatch.delenv('ISONB_SWEEP_FIXED', raising=False)
     demo = _write(tmp_path/'demo.yaml', {
         'name': 'demo', 'notebook': str(write_demo_notebook(tmp_path/'demo.ipynb')), 'cwd': str(tmp_path),
-        'out_root': str(tmp_path/'runs'), 'metrics': 'metrics.json', 'grid': {'x': [1, 2]},
-        'runs': [{'x': 3, 'fail_on': 3}], 'env': {'OMP_NUM_THREADS': 1}, 'slurm': _slurm_section()})
+        'out_root': str(tmp_path/'runs'), 'metrics': 'metrics.json', 'params': {'fail_on': 3}, 'grid': {'x': [3, 1, 2]},
+        'env': {'OMP_NUM_THREADS': 1}, 'slurm': _slurm_section()})   # task 0 (x=3) fails on purpose
     # one run of the real pipeline notebook on the macrophage data (smoke budget: one donor held out)
     real = _write(tmp_path/'pipeline.yaml', {
         'name': 'pipeline', 'notebook': str(ROOT/'papermill_runs'/'isoform_pipeline.ipynb'), 'cwd': str(ROOT),
         'out_root': str(tmp_path/'runs'), 'params': {'config': 'configs/smoke.yaml', 'overrides': ['name=run', 'save_models=false']},
         'override_grid': {'repr_params.pca.n_components': [8]}, 'env': {'OMP_NUM_THREADS': 1}, 'slurm': _slurm_section()})
     s_demo, s_real = load_sweep(demo), load_sweep(real)
-    jobs = [submit(s_real, real), submit(s_demo, demo)]
+    jobs = [submit(s_real, real), submit(s_demo, demo)]   # the pipeline first: it holds one CPU, the demo tasks share the other
     assert all(j['job_id'] for j in jobs) and [len(j['run_ids']) for j in jobs] == [1, 3]
-    assert wait_for_jobs([j['job_id'] for j in jobs], timeout=TIMEOUT), "array tasks did not finish in time"
+    assert wait_for_jobs([jobs[1]['job_id']], timeout=TIMEOUT), "demo array tasks did not finish in time"
 
     st = sweep_status(s_demo).set_index('run_id')
     assert sorted(st['state']) == ['done', 'done', 'failed'], st
@@ -100,7 +100,7 @@ def test_sweep_array_failure_rerun_and_collect(slurm, tmp_path, monkeypatch):
     monkeypatch.setenv('ISONB_SWEEP_FIXED', '1')
     again = submit(s_demo, demo, rerun_failed=True)
     assert again['run_ids'] == [failed]
-    assert wait_for_jobs([again['job_id']], timeout=TIMEOUT)
+    assert wait_for_jobs([again['job_id'], jobs[0]['job_id']], timeout=TIMEOUT), "rerun or pipeline run did not finish in time"
     table = collect(s_demo)
     assert sorted(table['score']) == [2.0, 4.0, 6.0] and table['run_id'].nunique() == 3
     assert json.loads((run_dir(s_demo, failed)/'DONE').read_text())['slurm_job'] is not None

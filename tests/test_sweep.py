@@ -137,3 +137,15 @@ def test_cli_errors_are_clear(tmp_path, isonb_sweep):
     assert r.returncode == 2 and "run 'nope' is not in sweep demo" in r.stderr
     r = isonb_sweep('sweep', 'collect', f)
     assert r.returncode == 2 and 'no finished run' in r.stderr
+
+
+def test_help_everywhere_and_missing_kernel(tmp_path, isonb_sweep):
+    r = subprocess.run([str(BIN/'isonb'), 'sweep', '--help'], capture_output=True, text=True)   # the installed command
+    assert r.returncode == 0 and 'usage: isonb sweep' in r.stdout, r.stderr
+    for sub in ('plan', 'run', 'run-one', 'submit', 'status', 'collect'):
+        h = isonb_sweep('sweep', sub, '--help')
+        assert h.returncode == 0 and f'usage: isonb sweep {sub}' in h.stdout, (sub, h.stderr)
+    f = _sweep_file(tmp_path, kernel='no-such-kernel')
+    r = isonb_sweep('sweep', 'run', f)
+    assert r.returncode == 2 and 'ipykernel install --sys-prefix --name no-such-kernel' in r.stderr
+    assert not (tmp_path/'runs').exists()   # refused before anything was written

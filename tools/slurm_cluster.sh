@@ -29,11 +29,13 @@ alive() {  # pids recorded by start that are still running
 }
 
 write_conf() {
-  local host cpus mem
+  local host node mem
   host="$(hostname -s)"
-  cpus="$(nproc)"
-  mem="$(slurmd -C | sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p')"
+  # the node as slurmd sees the hardware (CPUs, sockets, cores, threads); not nproc, which follows OMP_NUM_THREADS
+  node="$(slurmd -C | grep -m1 '^NodeName=')"
+  mem="$(echo "$node" | sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p')"
   mem=$(( mem * 9 / 10 ))   # leave headroom: slurmd drains a node that reports less memory than configured
+  node="$(echo "$node" | sed "s/^NodeName=[^ ]*/NodeName=$host/; s/RealMemory=[0-9]*/RealMemory=$mem/")"
   cat > "$CONF" <<EOF
 # one-node test cluster written by tools/slurm_cluster.sh
 ClusterName=isonb
@@ -68,7 +70,7 @@ ReturnToService=2
 SlurmctldTimeout=30
 SlurmdTimeout=60
 MinJobAge=600
-NodeName=$host CPUs=$cpus RealMemory=$mem State=UNKNOWN
+$node State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
 }
