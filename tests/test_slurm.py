@@ -36,7 +36,7 @@ def _free_port() -> int:
 @pytest.fixture(scope='module')
 def slurm(tmp_path_factory):
     "SLURM_CONF of a running one-node cluster (ours, started here and stopped at the end, or one already up)."
-    missing = [b for b in BINARIES if shutil.which(b) is None]
+    missing = [b for b in BINARIES if shutil.which(b, path=os.environ.get('PATH', '') + ':/usr/sbin:/sbin') is None]
     if missing: _unavailable(f"SLURM binaries missing: {missing} (install with .ci/install_system_deps.sh: apt-get install slurm-wlm munge)")
     conf = os.environ.get('SLURM_CONF')
     if conf and Path(conf).exists() and _node_up(os.environ):

@@ -13,6 +13,7 @@
 # Accounting is off (no slurmdbd), so `sacct` answers with an error here; isonb falls back to squeue + markers.
 set -euo pipefail
 
+export PATH="$PATH:/usr/sbin:/sbin"   # the daemons live in sbin, which a non-login PATH may lack
 DIR="${ISONB_SLURM_DIR:-/tmp/isonb-slurm}"
 CONF="$DIR/slurm.conf"
 PIDS="$DIR/pids"
