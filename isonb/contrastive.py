@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from .core import (apply_overrides, atomic_path, cache_dir, config_to_dict, data_dir, get_logger, load_config,
                         save_config, seed_everything)
 from .data import IsonbInputError, strip_version
-from .loaders import assert_no_leakage, group_split
+from .loaders import assert_no_leakage, group_kfold, group_split
 from .metrics import pearson, roc_auc
 from .sequence import kmer_counts, pad_batch
 from .training import Trainer, TrainConfig
@@ -34,8 +34,8 @@ __all__ = ['log', 'ISOFORM_SETS', 'ENCODER_SIZES', 'ENCODER_FORMAT', 'OBS_COLUMN
            'ChannelNorm', 'DilatedBlock', 'masked_pool', 'IsoformEncoder', 'dcl_loss', 'isoform_weights',
            'GenePairSampler', 'mask_nucleotides', 'collate_pairs', 'ContrastiveModel', 'DCLLoss', 'pair_retrieval',
            'ContrastiveConfig', 'pair_loader', 'save_encoder', 'load_encoder', 'pretrain', 'embed', 'write_embeddings',
-           'add_cli', 'gene_representatives', 'halflife_labels', 'gene_folds', 'probe_cv', 'sequence_features',
-           'PropertyRegressor', 'mse_loss', 'fit_predict']
+           'add_cli', 'gene_representatives', 'halflife_labels', 'probe_cv', 'sequence_features', 'PropertyRegressor',
+           'mse_loss', 'fit_predict']
 
 # %% ../nbs/13_contrastive.ipynb #2a017398
 log = get_logger('contrastive')
@@ -523,15 +523,6 @@ def halflife_labels(
     b = pd.read_csv(d/f'{species}_10fold_bins.txt.gz', sep='\t')
     return b.rename(columns={'GENEID': 'gene', 'HALFLIFE': 'halflife', 'BIN': 'fold'}).set_index('gene')[['halflife', 'fold']]
 
-def gene_folds(
-    genes,  # gene of each row
-    k: int = 5,  # number of folds
-    seed: int = 0,  # shuffles the genes
-) -> np.ndarray:  # fold id per row; all rows of a gene share it
-    "k gene-grouped folds of roughly equal numbers of genes."
-    codes, uniq = pd.factorize(pd.Series(np.asarray(genes)), sort=True)
-    fold_of_gene = np.random.default_rng(seed).permutation(len(uniq)) % k
-    return fold_of_gene[codes]
 
 # %% ../nbs/13_contrastive.ipynb #868ab9bc
 RIDGE_ALPHAS = np.logspace(-2, 5, 15)

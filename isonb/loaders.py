@@ -18,7 +18,8 @@ from fastcore.basics import patch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler, get_worker_info
 
 # %% auto #0
-__all__ = ['SPLITS', 'group_split', 'leave_group_out_folds', 'stratified_split', 'assert_no_leakage', 'AnnDataset', 'make_loader']
+__all__ = ['SPLITS', 'group_split', 'leave_group_out_folds', 'group_kfold', 'stratified_split', 'assert_no_leakage', 'AnnDataset',
+           'make_loader']
 
 # %% ../nbs/01b_loaders.ipynb #36490c1d
 SPLITS = ('train', 'val', 'test')
@@ -127,6 +128,19 @@ def leave_group_out_folds(
         side[test_group] = 'test'
         folds.append(_as_split(side[codes], obs.index))
     return folds
+
+# %% ../nbs/01b_loaders.ipynb #12053511
+def group_kfold(
+    groups: Sequence,  # group of each row (gene, donor, cluster...)
+    k: int = 5,  # number of folds
+    seed: int = 0,  # shuffles the groups before dealing them out
+) -> np.ndarray:  # fold id (0..k-1) per row; all rows of a group share it
+    "Deal the groups into `k` folds of nearly equal numbers of groups."
+    codes, uniq = pd.factorize(pd.Series(np.asarray(groups)), sort=True)
+    if (codes < 0).any(): raise ValueError(f"groups has {int((codes < 0).sum())} missing value(s); every row needs a group")
+    if not 2 <= k <= len(uniq): raise ValueError(f"k={k} folds need between 2 and {len(uniq)} (the number of groups)")
+    fold_of_group = np.random.default_rng(seed).permutation(len(uniq)) % k
+    return fold_of_group[codes]
 
 # %% ../nbs/01b_loaders.ipynb #8b9a7597
 def stratified_split(

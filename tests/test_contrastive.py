@@ -9,9 +9,9 @@ import torch
 
 from isonb.contrastive import (ContrastiveConfig, EncoderConfig, GenePairSampler, IsoformDataset, IsoformEncoder,
                                collate_tracks, dcl_loss, embed, load_encoder, load_isoform_sets, pretrain, probe_cv,
-                               gene_folds, save_encoder)
+                               save_encoder)
 from isonb.core import data_dir, load_config
-from isonb.loaders import assert_no_leakage
+from isonb.loaders import assert_no_leakage, group_kfold
 from isonb.training import TrainConfig
 from isonb.transcripts import build_transcripts, read_fasta
 
@@ -78,7 +78,7 @@ def test_pretrain_resume_save_load_embed(chr9, tmp_path):
 def test_probe_is_gene_grouped_and_scores_signal():
     rng = np.random.default_rng(0)
     genes = np.repeat(np.arange(60), 3)
-    folds = gene_folds(genes, 5)
+    folds = group_kfold(genes, 5)
     assert_no_leakage(pd.Series(folds.astype(str)), genes)
     X = rng.normal(size=(180, 4)); y = X[:, 0] + 0.1 * rng.normal(size=180)
     assert probe_cv(X, y, folds, genes).score.min() > 0.9
