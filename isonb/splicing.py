@@ -307,6 +307,7 @@ class ModelConfig:
     hidden: int = 0  # hidden units of a dense layer before the output (0: none)
     dropout: float = 0.0  # dropout before the dense layer(s)
     out: str = 'relu'  # output activation: 'relu' (published) | 'sigmoid' | 'none'
+    out_bias: float = 0.0  # initial bias of the output unit (0: PyTorch's default); > 0 starts a ReLU output alive
 
 class ResidualBlock(nn.Module):
     "Two same-length convolutions with batch norm and ReLU, added to the input."
@@ -337,6 +338,7 @@ class SpliceCNN(nn.Module):
         dense = [nn.Dropout(cfg.dropout)] if cfg.dropout else []
         dense += [nn.Linear(n_in, cfg.hidden), nn.ReLU(), nn.Linear(cfg.hidden, 1)] if cfg.hidden else [nn.Linear(n_in, 1)]
         self.dense = nn.Sequential(*dense)
+        if cfg.out_bias: nn.init.constant_(self.dense[-1].bias, cfg.out_bias)
         if cfg.head not in ('flatten', 'pool'): raise ValueError(f"ModelConfig.head={cfg.head!r}; use 'flatten' or 'pool'")
         if cfg.out not in ('relu', 'sigmoid', 'none'): raise ValueError(f"ModelConfig.out={cfg.out!r}")
 
