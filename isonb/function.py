@@ -375,9 +375,7 @@ def predict_bags(
     "Isoform and gene probabilities for every term."
     ds = GeneBagDataset(bags, None, genes, n_terms=len(terms))
     dl = DataLoader(ds, batch_size=batch_genes, collate_fn=ds.collate)
-    model.eval()
-    with torch.no_grad():  # Trainer.predict needs a fitted Trainer; a loaded model has none
-        out = concat_batches([to_cpu(model(b)) for b in dl])
+    out = Trainer(model, None, None, cfg=TrainConfig(progress=False)).predict(dl)   # eval mode, no grad, on CPU
     iso = pd.DataFrame(torch.sigmoid(out['iso_logits']).numpy(), index=bags.iso_ids[out['iso_row'].numpy()], columns=terms)
     gene = pd.DataFrame(torch.sigmoid(out['gene_logits']).numpy(), index=bags.gene_ids[out['gene'].numpy()], columns=terms)
     iso.insert(0, 'gene', bags.gene_ids[bags.gene_idx[out['iso_row'].numpy()]])

@@ -256,6 +256,7 @@ class Trainer:
             self.train_dl = shard_loader(train_dl, self.rank, self.world_size, drop_small=True)
             self.valid_dl = shard_loader(valid_dl, self.rank, self.world_size, drop_small=False)
         self.out_dir = Path(out_dir) if out_dir is not None else None
+        self._make_amp()   # so `predict` / `validate` work before (or without) `fit`
         self.log = get_logger('training')
         self.monitor = self.cfg.monitor
         if valid_dl is None and self.monitor.startswith('valid_'):
