@@ -368,12 +368,15 @@ IsoformPredictor.save = save
 # %% ../nbs/03_models.ipynb #22a1cc94
 @dataclasses.dataclass
 class _StreamLayout:
-    "Where each input gene's isoforms go in the streamed output, and the per-transcript constants in that order."
+    "Where each input gene's isoforms go in the streamed output, and the per-gene and per-transcript constants in that order."
     order: np.ndarray  # output transcript order, as positions in `model.transcripts`
     start: np.ndarray  # (n_input_genes,) first output column of the gene's isoforms
     count: np.ndarray  # (n_input_genes,) number of isoforms the model predicts for the gene (0: not a model gene)
-    share: np.ndarray  # (n_out,) kept_share of each output transcript
+    gene_share: np.ndarray  # (n_input_genes,) kept_share of the gene (the same for all its isoforms)
     mean_fraction: np.ndarray  # (n_out,) training mean fraction (the baseline's prediction)
+    multi_start: np.ndarray  # (n_input_genes,) first column of the gene's isoforms among those of multi-isoform genes (-1: none)
+    w_multi: np.ndarray | None = None  # (d + 1, n_multi) output weights of the multi-isoform genes' transcripts, bias as last row
+    buf: np.ndarray | None = None  # logits buffer reused from block to block
 
 def _stream_layout(self: IsoformPredictor, var_names: pd.Index, fill_missing: bool) -> _StreamLayout:
     gene_pos = self._check_gene_overlap(var_names, fill_missing)              # model gene -> input column
@@ -382,8 +385,11 @@ def _stream_layout(self: IsoformPredictor, var_names: pd.Index, fill_missing: bo
     order = np.lexsort((np.arange(len(col)), np.where(col < 0, len(var_names), col)))
     count = np.bincount(col[col >= 0], minlength=len(var_names)).astype(np.int64)
     start = np.concatenate([[0], np.cumsum(count)[:-1]]).astype(np.int64)
-    t = self.transcripts.iloc[order]
-    return _StreamLayout(order, start, count, t['kept_share'].to_numpy(np.float32), t['mean_fraction'].to_numpy(np.float32))
+    gene_share = np.zeros(len(var_names), np.float32)
+    gene_share[col[col >= 0]] = self.transcripts['kept_share'].to_numpy(np.float32)[col >= 0]
+    multi = count > 1
+    multi_start = np.where(multi, np.cumsum(np.where(multi, count, 0)) - count, -1)
+    return _StreamLayout(order, start, count, gene_share, self.transcripts['mean_fraction'].to_numpy(np.float32)[order], multi_start)
 
 IsoformPredictor._stream_layout = _stream_layout
 
@@ -394,36 +400,61 @@ def _excl_cumsum(x: np.ndarray) -> np.ndarray:
     if len(x): out[0] = 0; np.cumsum(x[:-1], out=out[1:])
     return out
 
+def _multi_logits(
+    self: IsoformPredictor,
+    lay: _StreamLayout,  # from `_stream_layout` (caches the weights and the buffer)
+    z: np.ndarray,  # (cells, z_dim) representation of the block
+) -> np.ndarray:  # (cells, n_multi) logits of the multi-isoform genes' transcripts, in output order
+    "One matrix product per block, bias folded in as a column of ones, into a buffer reused across blocks."
+    if lay.w_multi is None:
+        multi_col = np.repeat(lay.count > 1, lay.count)                       # output column of a multi-isoform gene
+        sel = torch.as_tensor(lay.order[:len(multi_col)][multi_col])
+        with torch.inference_mode():
+            lay.w_multi = torch.cat([self.module.out.weight[sel].T, self.module.out.bias[sel][None]]).numpy().copy()
+    with torch.inference_mode(): h = self.module.trunk(torch.as_tensor(z, dtype=torch.float32)).numpy()
+    h = np.concatenate([h, np.ones((len(h), 1), np.float32)], 1)
+    n = len(h) * lay.w_multi.shape[1]
+    if lay.buf is None or lay.buf.size < n: lay.buf = np.empty(n, np.float32)
+    return np.matmul(h, lay.w_multi, out=lay.buf[:n].reshape(len(h), -1))
+
 def _expand_block(
     self: IsoformPredictor,
     lay: _StreamLayout,  # from `_stream_layout`
     cpm: sp.csr_matrix,  # (cells, input genes) TPM/CPM of one block, sorted indices
     z: np.ndarray | None,  # (cells, z_dim) representation of the block (None for the mean-fraction baseline)
+    rows: np.ndarray | None = None,  # row of every stored entry of `cpm`, if the caller has it
+    cnt: np.ndarray | None = None,  # `lay.count[cpm.indices]`, if the caller has it
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # CSR (data float32, indices int32, row counts int64) over output transcripts
     "Predictions of one block for the transcripts of its expressed genes only."
-    n_rows, n_out = cpm.shape[0], len(lay.order)
-    cnt_all = lay.count[cpm.indices]
-    keep = cnt_all > 0
-    genes, value, cnt = cpm.indices[keep], cpm.data[keep].astype(np.float32), cnt_all[keep]
-    rows = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(cpm.indptr))[keep]
+    n_rows = cpm.shape[0]
+    if rows is None: rows = np.repeat(np.arange(n_rows, dtype=np.int32), np.diff(cpm.indptr))
+    if cnt is None: cnt = lay.count[cpm.indices]
+    genes, value = cpm.indices, cpm.data
     per_row = np.bincount(rows, weights=cnt, minlength=n_rows).astype(np.int64)
     n_pairs = int(per_row.sum())
-    if n_pairs == 0: return np.zeros(0, np.float32), np.zeros(0, np.int32), per_row
-    seg = _excl_cumsum(cnt)
-    col = np.repeat(lay.start[genes] - seg, cnt); col += np.arange(n_pairs)   # output column of every (cell, isoform)
-    if self.cfg.head == 'mean_fraction':
-        data = lay.mean_fraction[col] * lay.share[col] * np.repeat(value, cnt)
-    else:
-        with torch.no_grad():   # logits of all transcripts, columns already in output order: one GEMM per block
-            w, b = self.module.out.weight[torch.as_tensor(lay.order)], self.module.out.bias[torch.as_tensor(lay.order)]
-            logits = torch.addmm(b, self.module.trunk(torch.as_tensor(z, dtype=torch.float32)), w.T).numpy()
-        flat = np.repeat(rows * n_out, cnt); flat += col
-        logit = logits.ravel().take(flat); del flat, logits
-        logit -= np.repeat(np.maximum.reduceat(logit, seg), cnt)                 # per-gene softmax, segments contiguous
-        np.exp(logit, out=logit)
-        logit *= np.repeat(value / np.add.reduceat(logit, seg), cnt)             # fraction x observed gene
-        data = logit * lay.share[col]
-    return data.astype(np.float32, copy=False), col.astype(np.int32), per_row
+    data, cols = np.empty(n_pairs, np.float32), np.empty(n_pairs, np.int32)
+    if n_pairs == 0: return data, cols, per_row
+    pos = _excl_cumsum(cnt)                                                   # first output position of each entry (0 isoforms: unused)
+    logits = None if self.cfg.head == 'mean_fraction' else _multi_logits(self, lay, z)
+    by_cnt = np.argsort(cnt.astype(np.int16), kind='stable')                 # entries grouped by the gene's isoform count (radix sort)
+    sizes = np.bincount(cnt); bounds = _excl_cumsum(np.append(sizes, 0))
+    ar = np.arange(len(sizes), dtype=np.int32)[:, None]
+    for c in np.flatnonzero(sizes[1:]) + 1:                                  # group 0: genes the model does not predict, skipped
+        sel = by_cnt[bounds[c]:bounds[c + 1]]
+        g = genes[sel]
+        v = (value[sel] * lay.gene_share[g]).astype(np.float32)              # observed gene x the share its kept isoforms carry
+        if c == 1 and logits is not None:                                      # a gene's only isoform: fraction 1
+            p = pos[sel]; data[p] = v; cols[p] = lay.start[g]
+            continue
+        p, oc = pos[sel] + ar[:c], lay.start[g].astype(np.int32) + ar[:c]     # (c, n): isoform j of each entry in row j
+        if logits is None: frac = lay.mean_fraction[oc]
+        else:                                                                  # softmax over the gene's isoforms = over rows
+            it = np.int32 if logits.size < 2**31 else np.int64                   # flat positions in the block's logits
+            frac = logits.ravel().take(rows[sel].astype(it) * it(logits.shape[1]) + lay.multi_start[g].astype(it) + ar[:c])
+            frac -= frac.max(0); np.exp(frac, out=frac); frac /= frac.sum(0)
+        frac *= v
+        data[p] = frac; cols[p] = oc
+    return data, cols, per_row
 
 IsoformPredictor._expand_block = _expand_block
 
@@ -492,8 +523,15 @@ def _rep_block(
     if not keep.all():
         rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))[keep]
         indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=m.shape[0]))])
-    x = sp.csr_matrix((np.log1p(m.data[keep]).astype(np.float32), cols[keep], indptr), shape=(m.shape[0], len(rep_genes)))
+    x = sp.csr_matrix((np.log1p(m.data[keep], dtype=np.float32), cols[keep], indptr), shape=(m.shape[0], len(rep_genes)))
     return ad.AnnData(x, var=pd.DataFrame(index=rep_genes))
+
+def _check_block(
+    m: sp.csr_matrix,  # one block as read
+    what: str,  # where it comes from, for the message
+):
+    "`check_values` for a block, with a two-pass fast path when the values are fine (the full check names the problem)."
+    if len(m.data) and not (np.isfinite(m.data.sum()) and m.data.min() >= 0): check_values(m, what)
 
 def predict_h5ad(
     self: IsoformPredictor,
@@ -502,15 +540,19 @@ def predict_h5ad(
     chunk_size: int = 8192,  # cells per block: sets peak memory
     fill_missing: bool = False,  # predict isoforms of genes absent from the input as 0 (with a warning) instead of refusing
     progress: bool = True,  # tqdm progress bar over cells
-) -> dict:  # summary: cells, genes, transcripts, nnz (stored predictions), chunk_size, seconds
+) -> dict:  # summary: cells, genes, transcripts, nnz (stored predictions), chunk_size, seconds, stages (seconds per stage)
     "Stream `predict` over a backed `.h5ad` block by block, writing the predictions incrementally and atomically."
     import h5py, time
+    from concurrent.futures import ThreadPoolExecutor
     from tqdm import tqdm
     from isonb.core import atomic_path
     if self.transcripts is None: raise RuntimeError("model is not fitted")
     genes_path, out_path = Path(genes_path), Path(out_path)
     if not genes_path.exists(): raise IsonbInputError(f"{genes_path} does not exist")
     t0, sparse_out = time.perf_counter(), self.cfg.head in ('fraction', 'mean_fraction')
+    stages = dict.fromkeys(('read', 'check', 'represent', 'head', 'write'), 0.0)   # main-thread seconds (waits for read/write)
+    def timed(stage, t):
+        now = time.perf_counter(); stages[stage] += now - t; return now
     with h5py.File(genes_path, 'r') as fin:
         from anndata.io import read_elem
         var_names = pd.Index(read_elem(fin['var']).index.astype(str))
@@ -526,43 +568,63 @@ def predict_h5ad(
               self.transcripts[['gene_id', 'kept_share', 'mean_fraction']]
         uns = {'isonb': {'X': 'predicted_tpm', 'model': repr(self), 'source': str(genes_path),
                          'sparse': 'isoforms of genes with zero input expression are exactly 0 and not stored' if sparse_out else 'dense'}}
-        nnz = 0
-        with atomic_path(out_path) as tmp, h5py.File(tmp, 'w') as f:
+        nnz, starts = 0, range(0, n_cells, chunk_size)
+        # one thread reads the next block while this one computes, another appends the previous block's output (numpy and
+        # h5py's I/O release the GIL); at most one block is read ahead and one is being written, so memory stays flat
+        with atomic_path(out_path) as tmp, h5py.File(tmp, 'w') as f, ThreadPoolExecutor(1) as reader, ThreadPoolExecutor(1) as writer:
             _h5ad_skeleton(f, fin, var, uns)
             if sparse_out: X = _csr_group(f, 'X', (n_cells, len(var))); X['indptr'][0] = 0
             else: X = f.create_dataset('X', (n_cells, len(var)), np.float32, chunks=(min(chunk_size, max(n_cells, 1)), min(len(var), 4096)))
+            def write(a, b, data, cols, indptr):
+                _append(X['data'], data); _append(X['indices'], cols); X['indptr'][a + 1:b + 1] = indptr
             bar = tqdm(total=n_cells, desc='predict', unit='cell', unit_scale=True, disable=not progress)
-            for a in range(0, n_cells, chunk_size):
+            nxt, written = (reader.submit(src.read, 0, min(chunk_size, n_cells)) if n_cells else None), None
+            for a in starts:
                 b = min(a + chunk_size, n_cells)
-                raw = src.read(a, b)
-                check_values(raw, f"{genes_path} {src.key} (cells {a}..{b-1})")
+                t = time.perf_counter()
+                raw = nxt.result()
+                nxt = reader.submit(src.read, b, min(b + chunk_size, n_cells)) if b < n_cells else None
+                t = timed('read', t)
+                _check_block(raw, f"{genes_path} {src.key} (cells {a}..{b-1})")
                 raw.sort_indices()  # output rows come out sorted when the input's are
                 m = raw
                 if src.is_counts:   # counts per million over all of the input's genes, as `tpm_layer` does
                     size = np.asarray(raw.sum(1)).ravel()
-                    m = raw.copy(); m.data *= np.repeat(np.divide(1e6, size, out=np.zeros_like(size), where=size > 0), np.diff(m.indptr))
+                    scale = np.divide(1e6, size, out=np.zeros_like(size), where=size > 0)
+                    m = sp.csr_matrix((raw.data * np.repeat(scale, np.diff(raw.indptr)), raw.indices, raw.indptr), shape=raw.shape)
                 layers = {'counts': raw} if src.is_counts else {}
-                on_model = np.bincount(np.repeat(np.arange(b - a), np.diff(m.indptr)), weights=m.data * (lay.count[m.indices] > 0), minlength=b - a)
+                rows, cnt = np.repeat(np.arange(b - a, dtype=np.int32), np.diff(m.indptr)), lay.count[m.indices]
+                on_model = np.bincount(rows, weights=np.where(cnt > 0, m.data, 0), minlength=b - a)
                 if (on_model == 0).any():
                     bad = obs_names[a + np.flatnonzero(on_model == 0)]
                     raise IsonbInputError(f"{len(bad)} cell(s) have zero expression over all {len(self.genes):,} genes the model uses, "
                                           f"e.g. {list(bad[:3])} (cells {a}..{b-1} of {genes_path}): empty barcodes or the wrong layer; filter them first")
+                t = timed('check', t)
                 if sparse_out:
                     z = None
                     if self.cfg.head != 'mean_fraction':
                         z = self.rep.transform(_rep_block(m, var_names, rep_cols, self.rep.var_names, layers))
-                    data, cols, per_row = self._expand_block(lay, m, z)
-                    _append(X['data'], data); _append(X['indices'], cols)
-                    X['indptr'][a + 1:b + 1] = nnz + np.cumsum(per_row)
+                    t = timed('represent', t)
+                    data, cols, per_row = self._expand_block(lay, m, z, rows, cnt)
+                    t = timed('head', t)
+                    if written is not None: written.result()
+                    written = writer.submit(write, a, b, data, cols, nnz + np.cumsum(per_row))
                     nnz += len(data)
+                    timed('write', t)
                 else:
                     block = ad.AnnData(obs=pd.DataFrame(index=obs_names[a:b]), var=pd.DataFrame(index=var_names),
                                        layers={'tpm': m.toarray(), **layers})
-                    X[a:b] = self.predict(block, fill_missing=fill_missing).X
+                    pred = self.predict(block, fill_missing=fill_missing).X
+                    t = timed('head', t)
+                    X[a:b] = pred
                     nnz += (b - a) * len(var)
+                    timed('write', t)
                 bar.update(b - a)
+            t = time.perf_counter()
+            if written is not None: written.result()
+            timed('write', t)
             bar.close()
     return {'cells': int(n_cells), 'genes': len(var_names), 'transcripts': len(var), 'nnz': nnz, 'chunk_size': chunk_size,
-            'seconds': round(time.perf_counter() - t0, 2)}
+            'seconds': round(time.perf_counter() - t0, 2), 'stages': {k: round(v, 2) for k, v in stages.items()}}
 
 IsoformPredictor.predict_h5ad = predict_h5ad
