@@ -25,9 +25,9 @@ from .loaders import AnnDataset, make_loader
 from .likelihoods import get_likelihood, check_counts
 
 # %% auto #0
-__all__ = ['log', 'MODEL_FORMAT_VERSION', 'HEADS', 'segment_softmax', 'mlp', 'IsoformHead', 'isoform_loss', 'select_transcripts',
-           'tpm_layer', 'representation_input', 'ModelConfig', 'IsoformPredictor', 'fit', 'predict', 'save',
-           'load_model', 'predict_h5ad']
+__all__ = ['log', 'MODEL_FORMAT_VERSION', 'HEADS', 'COMPILED', 'segment_softmax', 'mlp', 'IsoformHead', 'isoform_loss',
+           'select_transcripts', 'tpm_layer', 'representation_input', 'ModelConfig', 'IsoformPredictor', 'fit',
+           'predict', 'save', 'load_model', 'predict_h5ad']
 
 # %% ../nbs/03_models.ipynb #797cd20f
 log = get_logger('models')
@@ -394,46 +394,114 @@ def _stream_layout(self: IsoformPredictor, var_names: pd.Index, fill_missing: bo
 IsoformPredictor._stream_layout = _stream_layout
 
 # %% ../nbs/03_models.ipynb #fca1e2dc
+#: Expand streamed blocks with compiled kernels where numba is installed (False: the numpy path, e.g. to compare).
+COMPILED = True
+
+def _numba_expand():
+    "The compiled expansion of a block for the fraction head (numba, parallel over cells), or None where numba is missing."
+    global _NUMBA_EXPAND
+    if not COMPILED: return None
+    if '_NUMBA_EXPAND' in globals(): return _NUMBA_EXPAND
+    try: import numba
+    except ImportError: _NUMBA_EXPAND = None; return None
+
+    @numba.njit(parallel=True, nogil=True)
+    def counts(indptr, genes, value, count, per_row, on_model):
+        for r in numba.prange(len(indptr) - 1):
+            n, s = 0, 0.0
+            for k in range(indptr[r], indptr[r + 1]):
+                c = count[genes[k]]
+                if c > 0: n += c; s += value[k]
+            per_row[r], on_model[r] = n, s
+
+    @numba.njit(parallel=True, nogil=True, fastmath=False)
+    def expand(indptr, genes, value, count, start, gene_share, multi_start, logits, out_ptr, data, cols):
+        for r in numba.prange(len(indptr) - 1):
+            o = out_ptr[r]
+            for k in range(indptr[r], indptr[r + 1]):
+                g = genes[k]; c = count[g]
+                if c == 0: continue
+                v = np.float32(value[k] * gene_share[g]); s0 = start[g]
+                if c == 1:                                   # a gene's only isoform: fraction 1
+                    data[o] = v; cols[o] = s0; o += 1; continue
+                m0, mx = multi_start[g], np.float32(-np.inf)
+                for j in range(c):                           # the cell's logits: one row, read while in cache
+                    data[o + j] = logits[r, m0 + j]; mx = max(mx, data[o + j])
+                tot = np.float32(0)
+                for j in range(c):
+                    e = np.exp(data[o + j] - mx); data[o + j] = e; tot += e
+                for j in range(c):
+                    data[o + j] = data[o + j] / tot * v; cols[o + j] = s0 + j
+                o += c
+    _NUMBA_EXPAND = (counts, expand)
+    return _NUMBA_EXPAND
+
 def _excl_cumsum(x: np.ndarray) -> np.ndarray:
     "Exclusive cumulative sum: the start of each segment of lengths `x`."
     out = np.empty(len(x), dtype=np.int64)
     if len(x): out[0] = 0; np.cumsum(x[:-1], out=out[1:])
     return out
 
-def _multi_logits(
+def _head_input(
     self: IsoformPredictor,
-    lay: _StreamLayout,  # from `_stream_layout` (caches the weights and the buffer)
+    lay: _StreamLayout,  # from `_stream_layout` (caches the multi-isoform genes' output weights)
     z: np.ndarray,  # (cells, z_dim) representation of the block
-) -> np.ndarray:  # (cells, n_multi) logits of the multi-isoform genes' transcripts, in output order
-    "One matrix product per block, bias folded in as a column of ones, into a buffer reused across blocks."
+) -> np.ndarray:  # (cells, d + 1) float32: the head's trunk output and a column of ones (for the bias)
+    "The fraction head's input to its output layer, bias folded in; fills `lay.w_multi` on first use."
     if lay.w_multi is None:
         multi_col = np.repeat(lay.count > 1, lay.count)                       # output column of a multi-isoform gene
         sel = torch.as_tensor(lay.order[:len(multi_col)][multi_col])
         with torch.inference_mode():
             lay.w_multi = torch.cat([self.module.out.weight[sel].T, self.module.out.bias[sel][None]]).numpy().copy()
     with torch.inference_mode(): h = self.module.trunk(torch.as_tensor(z, dtype=torch.float32)).numpy()
-    h = np.concatenate([h, np.ones((len(h), 1), np.float32)], 1)
+    return np.ascontiguousarray(np.concatenate([h, np.ones((len(h), 1), np.float32)], 1))
+
+def _multi_logits(
+    self: IsoformPredictor,
+    lay: _StreamLayout,  # from `_stream_layout` (caches the weights and the buffer)
+    z: np.ndarray,  # (cells, z_dim) representation of the block
+) -> np.ndarray:  # (cells, n_multi) logits of the multi-isoform genes' transcripts, in output order
+    "One matrix product per block into a buffer reused across blocks."
+    h = self._head_input(lay, z)
     n = len(h) * lay.w_multi.shape[1]
     if lay.buf is None or lay.buf.size < n: lay.buf = np.empty(n, np.float32)
     return np.matmul(h, lay.w_multi, out=lay.buf[:n].reshape(len(h), -1))
+
+IsoformPredictor._head_input = _head_input
+
+def _block_counts(
+    lay: _StreamLayout,  # from `_stream_layout`
+    cpm: sp.csr_matrix,  # (cells, input genes) TPM/CPM of one block
+) -> tuple[np.ndarray, np.ndarray]:  # per cell: predicted isoforms (int64), expression summed over the model's genes
+    "How many outputs each cell of a block gets, and whether it has any expression the model can use."
+    k = _numba_expand()
+    if k is not None:
+        per_row, on_model = np.empty(cpm.shape[0], np.int64), np.empty(cpm.shape[0])
+        k[0](cpm.indptr, cpm.indices, cpm.data, lay.count, per_row, on_model)
+        return per_row, on_model
+    rows, cnt = np.repeat(np.arange(cpm.shape[0], dtype=np.int32), np.diff(cpm.indptr)), lay.count[cpm.indices]
+    return (np.bincount(rows, weights=cnt, minlength=cpm.shape[0]).astype(np.int64),
+            np.bincount(rows, weights=np.where(cnt > 0, cpm.data, 0), minlength=cpm.shape[0]))
 
 def _expand_block(
     self: IsoformPredictor,
     lay: _StreamLayout,  # from `_stream_layout`
     cpm: sp.csr_matrix,  # (cells, input genes) TPM/CPM of one block, sorted indices
     z: np.ndarray | None,  # (cells, z_dim) representation of the block (None for the mean-fraction baseline)
-    rows: np.ndarray | None = None,  # row of every stored entry of `cpm`, if the caller has it
-    cnt: np.ndarray | None = None,  # `lay.count[cpm.indices]`, if the caller has it
+    per_row: np.ndarray | None = None,  # from `_block_counts`, if the caller has it
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # CSR (data float32, indices int32, row counts int64) over output transcripts
     "Predictions of one block for the transcripts of its expressed genes only."
-    n_rows = cpm.shape[0]
-    if rows is None: rows = np.repeat(np.arange(n_rows, dtype=np.int32), np.diff(cpm.indptr))
-    if cnt is None: cnt = lay.count[cpm.indices]
-    genes, value = cpm.indices, cpm.data
-    per_row = np.bincount(rows, weights=cnt, minlength=n_rows).astype(np.int64)
+    n_rows, genes, value = cpm.shape[0], cpm.indices, cpm.data
+    if per_row is None: per_row = _block_counts(lay, cpm)[0]
     n_pairs = int(per_row.sum())
     data, cols = np.empty(n_pairs, np.float32), np.empty(n_pairs, np.int32)
     if n_pairs == 0: return data, cols, per_row
+    k = _numba_expand() if self.cfg.head == 'fraction' else None
+    if k is not None:                                                          # compiled: one pass, parallel over cells
+        k[1](cpm.indptr, genes, value, lay.count, lay.start, lay.gene_share, lay.multi_start, _multi_logits(self, lay, z),
+             _excl_cumsum(per_row), data, cols)
+        return data, cols, per_row
+    rows, cnt = np.repeat(np.arange(n_rows, dtype=np.int32), np.diff(cpm.indptr)), lay.count[genes]
     pos = _excl_cumsum(cnt)                                                   # first output position of each entry (0 isoforms: unused)
     logits = None if self.cfg.head == 'mean_fraction' else _multi_logits(self, lay, z)
     by_cnt = np.argsort(cnt.astype(np.int16), kind='stable')                 # entries grouped by the gene's isoform count (radix sort)
@@ -593,8 +661,7 @@ def predict_h5ad(
                     scale = np.divide(1e6, size, out=np.zeros_like(size), where=size > 0)
                     m = sp.csr_matrix((raw.data * np.repeat(scale, np.diff(raw.indptr)), raw.indices, raw.indptr), shape=raw.shape)
                 layers = {'counts': raw} if src.is_counts else {}
-                rows, cnt = np.repeat(np.arange(b - a, dtype=np.int32), np.diff(m.indptr)), lay.count[m.indices]
-                on_model = np.bincount(rows, weights=np.where(cnt > 0, m.data, 0), minlength=b - a)
+                per_row, on_model = _block_counts(lay, m)
                 if (on_model == 0).any():
                     bad = obs_names[a + np.flatnonzero(on_model == 0)]
                     raise IsonbInputError(f"{len(bad)} cell(s) have zero expression over all {len(self.genes):,} genes the model uses, "
@@ -605,7 +672,7 @@ def predict_h5ad(
                     if self.cfg.head != 'mean_fraction':
                         z = self.rep.transform(_rep_block(m, var_names, rep_cols, self.rep.var_names, layers))
                     t = timed('represent', t)
-                    data, cols, per_row = self._expand_block(lay, m, z, rows, cnt)
+                    data, cols, per_row = self._expand_block(lay, m, z, per_row)
                     t = timed('head', t)
                     if written is not None: written.result()
                     written = writer.submit(write, a, b, data, cols, nnz + np.cumsum(per_row))
