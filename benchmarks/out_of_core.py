@@ -12,7 +12,9 @@
    are log-normal; a detected gene's count is geometric (zero-truncated negative binomial with theta = 1) around
    size * depth * TPM / 1e6. Gene ids are the model's, in Ensembl-id order (not the model's order).
 3. `isonb predict --model MODEL --genes CELLS.h5ad -o OUT.h5ad --chunk-size N` as a subprocess, its resident memory
-   (with children) sampled every 50 ms with psutil. Prints one table row; targets: peak RSS < 4 GB, >= 20,000 cells/s.
+   (with children) sampled every 50 ms with psutil. Prints one table row and the seconds per stage (read, check,
+   represent, head, write); targets: peak RSS < 4 GB, >= 20,000 cells/s. OMP_NUM_THREADS=1 holds BLAS to one thread;
+   the compiled block kernels (numba, where installed) use NUMBA_NUM_THREADS (default: all cores).
 
 The output (sparse: only isoforms of the genes each cell expresses; see the models notebook) is deleted afterwards
 unless --keep-output; the generated input stays cached in WORKDIR (outside the repository) for the next run.
@@ -167,6 +169,10 @@ def main():
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM; "
           f"OMP_NUM_THREADS=1; model fit {t_model:.0f} s, cells generated in {t_cells:.0f} s (0 = cached)")
     print(f"model: {model}")
+    stages = next((l for l in log.splitlines() if l.startswith('stages (s):')), '')
+    try: import numba; compiled = f"numba {numba.__version__} kernels, {numba.config.NUMBA_NUM_THREADS} threads"
+    except ImportError: compiled = 'numpy path (numba not installed)'
+    print(f"block expansion: {compiled}; main-thread {stages} (read and write overlap compute in their own threads)")
     print(f"input {cells.name}: {in_gb:.2f} GB on disk; output: {n_tx:,} transcripts, {nnz_out:,} stored predictions "
           f"({nnz_out / a.cells:,.0f} per cell), {out_gb:.2f} GB{' (deleted)' if not a.keep_output else ''}")
     load = os.getloadavg()[0]

@@ -107,7 +107,8 @@ def _cmd_predict(a):
     if p.suffix == '.h5ad' and p.is_file() and (a.chunk_size or p.stat().st_size > STREAM_ABOVE_BYTES):
         info = model.predict_h5ad(p, a.out, chunk_size=a.chunk_size or 8192, fill_missing=a.fill_missing)
         print(f"{model}\nstreamed {info['cells']:,} cells in blocks of {info['chunk_size']:,}: {info['nnz']:,} stored predictions "
-              f"for {info['transcripts']:,} transcripts -> {a.out} ({info['seconds']} s)")
+              f"for {info['transcripts']:,} transcripts -> {a.out} ({info['seconds']} s, {info['cells'] / max(info['seconds'], 1e-9):,.0f} cells/s)")
+        print('stages (s): ' + ', '.join(f"{k} {v}" for k, v in info['stages'].items()))
         return
     genes = _read_genes_input(a)
     pred = model.predict(genes, fill_missing=a.fill_missing)

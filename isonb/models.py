@@ -433,7 +433,17 @@ def _numba_expand():
                 for j in range(c):
                     data[o + j] = data[o + j] / tot * v; cols[o + j] = s0 + j
                 o += c
-    _NUMBA_EXPAND = (counts, expand)
+    @numba.njit(parallel=True, nogil=True)
+    def project(indptr, genes, value, rep_cols, comp_t, offset, z):
+        for r in numba.prange(len(indptr) - 1):
+            for d in range(z.shape[1]): z[r, d] = -offset[d]
+            for k in range(indptr[r], indptr[r + 1]):
+                rc = rep_cols[genes[k]]
+                if rc < 0: continue
+                x = np.float32(np.log1p(value[k]))
+                for d in range(z.shape[1]): z[r, d] += x * comp_t[rc, d]
+
+    _NUMBA_EXPAND = (counts, expand, project)
     return _NUMBA_EXPAND
 
 def _excl_cumsum(x: np.ndarray) -> np.ndarray:
@@ -468,6 +478,19 @@ def _multi_logits(
     return np.matmul(h, lay.w_multi, out=lay.buf[:n].reshape(len(h), -1))
 
 IsoformPredictor._head_input = _head_input
+
+def _project_block(
+    rep: Representation,  # the model's representation
+    cpm: sp.csr_matrix,  # (cells, input genes) TPM/CPM of one block
+    rep_cols: np.ndarray | None,  # input column -> representation column (-1: not read)
+) -> np.ndarray | None:  # (cells, n_components) float32, or None where the compiled path does not apply
+    "PCA of log1p(TPM/CPM) straight from the block's CSR (compiled; the representation's own `transform` otherwise)."
+    k = _numba_expand()
+    if k is None or rep_cols is None or rep.kind != 'pca' or rep.layer: return None
+    comp = np.asarray(rep.components_, np.float32)
+    z = np.empty((cpm.shape[0], comp.shape[0]), np.float32)
+    k[2](cpm.indptr, cpm.indices, cpm.data, rep_cols, np.ascontiguousarray(comp.T), (rep.mean_ @ comp.T).astype(np.float32), z)
+    return z
 
 def _block_counts(
     lay: _StreamLayout,  # from `_stream_layout`
@@ -670,7 +693,8 @@ def predict_h5ad(
                 if sparse_out:
                     z = None
                     if self.cfg.head != 'mean_fraction':
-                        z = self.rep.transform(_rep_block(m, var_names, rep_cols, self.rep.var_names, layers))
+                        z = _project_block(self.rep, m, rep_cols)
+                        if z is None: z = self.rep.transform(_rep_block(m, var_names, rep_cols, self.rep.var_names, layers))
                     t = timed('represent', t)
                     data, cols, per_row = self._expand_block(lay, m, z, per_row)
                     t = timed('head', t)
