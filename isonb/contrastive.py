@@ -223,10 +223,11 @@ class IsoformEncoder(nn.Module):
         self.blocks = nn.ModuleList(DilatedBlock(c, self.cfg.kernel_size, 2 ** i, self.cfg.dropout) for i in range(n))
         self.norm, self.out_dim = ChannelNorm(c), 2 * c
 
-    def forward(self,
-                x: Tensor,  # (B, 6, L) tracks, zero beyond each transcript's end
-                mask: Tensor,  # (B, L) bool
-               ) -> Tensor:  # (B, out_dim) embeddings
+    def token_states(self,
+                     x: Tensor,  # (B, 6, L) tracks, zero beyond each transcript's end
+                     mask: Tensor,  # (B, L) bool
+                    ) -> tuple[Tensor, Tensor]:  # (B, out_dim // 2, L') per-position states (zero where masked), (B, L') mask
+        "Per-position states before pooling (L' = ceil(L / pool)): what a downstream model attends over."
         m = mask[:, None].to(x.dtype)
         h = F.gelu(self.stem(x * m)) * m
         p = self.cfg.pool
@@ -237,7 +238,13 @@ class IsoformEncoder(nn.Module):
             m = mask[:, None].to(h.dtype)
             h = h * m
         for block in self.blocks: h = block(h, m)
-        return masked_pool(F.gelu(self.norm(h)) * m, mask)
+        return F.gelu(self.norm(h)) * m, mask
+
+    def forward(self,
+                x: Tensor,  # (B, 6, L) tracks, zero beyond each transcript's end
+                mask: Tensor,  # (B, L) bool
+               ) -> Tensor:  # (B, out_dim) embeddings
+        return masked_pool(*self.token_states(x, mask))
 
 # %% ../nbs/13_contrastive.ipynb #b5c4394f
 def dcl_loss(

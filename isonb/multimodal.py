@@ -336,18 +336,9 @@ class ContrastiveRNAEncoder(nn.Module):
         return x, mask & torch.tensor([bool(s) for s in seqs])[:, None]
 
     def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        e = self.encoder  # the steps of `IsoformEncoder.forward` up to its pooling
-        if self.freeze: e.eval()
+        if self.freeze: self.encoder.eval()
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze):
-            m = mask[:, None].to(x.dtype)
-            h = F.gelu(e.stem(x * m)) * m
-            if e.cfg.pool > 1:
-                extra = (-h.shape[-1]) % e.cfg.pool
-                h, mask = F.pad(h, (0, extra)), F.pad(mask, (0, extra))
-                h, mask = F.max_pool1d(h, e.cfg.pool), mask.view(mask.shape[0], -1, e.cfg.pool).any(-1)
-                m = mask[:, None].to(h.dtype); h = h * m
-            for block in e.blocks: h = block(h, m)
-            h = F.gelu(e.norm(h)) * m
+            h, mask = self.encoder.token_states(x, mask)
         return self.proj(h.transpose(1, 2)) * mask[..., None], mask
 
 # %% ../nbs/14_multimodal.ipynb #244ba26f
