@@ -73,3 +73,22 @@ def test_not_a_model_dir(tmp_path, capsys):
     pd.read_csv(data_dir(FULL)).head(2).to_csv(src, index=False)
     rc = main(['splicing', 'predict', '--model', str(tmp_path), '--csv', str(src), '-o', str(tmp_path / 'o.csv')])
     assert rc == 2 and 'is not a splicing model directory' in capsys.readouterr().err
+
+
+def test_summary_table_counts_stuck_seeds():
+    "A constant-prediction seed is counted in `stuck`, left out of the defined-Pearson mean (with its count) and r = 0 in the other."
+    import numpy as np
+    from isonb.splicing import TABLE_COLUMNS, summary_table
+    scores = pd.DataFrame({'method': ['m'] * 4, 'seed': range(4), 'mse': [0.03, 0.03, 0.03, 0.06],
+                           'pearson': [0.7, 0.7, 0.7, np.nan], 'spearman': [0.6, 0.6, 0.6, np.nan],
+                           'constant': [False, False, False, True], 'n_params': [10] * 4})
+    t = summary_table(scores)
+    assert list(t[TABLE_COLUMNS].columns) == TABLE_COLUMNS
+    assert t.loc['m', 'stuck'] == 1 and t.loc['m', 'pearson'] == '0.700 ± 0.000 (3/4 seeds)'
+    assert abs(t.loc['m', 'pearson_r0_mean'] - 0.525) < 1e-9
+
+
+def test_benchmark_help_lists_fresh(capsys):
+    with pytest.raises(SystemExit):
+        main(['splicing', 'benchmark', '--help'])
+    assert '--fresh' in capsys.readouterr().out
