@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from .core import data_dir, get_logger
 from .data import IsonbInputError
+from .transcripts import read_fasta
 
 # %% auto #0
 __all__ = ['AMINO_ACIDS', 'EXTRA_AA', 'UNIREP_ALPHABET', 'UNIREP_START', 'UNIREP_STOP', 'check_protein', 'read_protein_fasta',
@@ -69,22 +70,11 @@ def read_protein_fasta(
     "Read a protein FASTA (UniProt `-N` isoforms, `key=value` headers) into a table."
     path = Path(path)
     if not path.exists(): raise IsonbInputError(f"protein FASTA {path} does not exist")
-    rows, head, chunks = [], None, []
-    def flush():
-        if head is None: return
+    rows = []
+    for head, seq in read_fasta(path, full_header=True).items():   # the one FASTA reader (isonb.transcripts)
         row = _parse_header(head)
-        seq = ''.join(chunks)
         row['sequence'] = check_protein(seq, f"{row['id']} in {path.name}") if check else seq
         rows.append(row)
-    with (gzip.open(path, 'rt') if path.suffix == '.gz' else open(path)) as f:
-        for line in f:
-            line = line.strip()
-            if line.startswith('>'): flush(); head, chunks = line[1:], []
-            elif line:
-                if head is None: raise IsonbInputError(f"{path}: sequence before the first '>' header; is this FASTA?")
-                chunks.append(line)
-    flush()
-    if not rows: raise IsonbInputError(f"{path}: no FASTA records")
     df = pd.DataFrame(rows)
     dup = df['id'][df['id'].duplicated()]
     if len(dup): raise IsonbInputError(f"{path}: duplicated ids {list(dup[:5])}")

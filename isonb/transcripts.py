@@ -41,6 +41,10 @@ def read_fasta(
     "Read every record of a FASTA file into a dict."
     out = {}
     with _open_text(path) as f:
+        first = next((l for l in f if l.strip()), '')
+        if first and not first.startswith('>'):
+            raise IsonbInputError(f"{path}: text before the first '>' header ({first.strip()[:30]!r}); is this FASTA?")
+        f.seek(0)
         for header, seq in SimpleFastaParser(f):
             key = header if full_header else header.split()[0]
             if key in out: raise IsonbInputError(f"{path}: record {key!r} appears twice; names must be unique")
