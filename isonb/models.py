@@ -376,7 +376,8 @@ class _StreamLayout:
     mean_fraction: np.ndarray  # (n_out,) training mean fraction (the baseline's prediction)
     multi_start: np.ndarray  # (n_input_genes,) first column of the gene's isoforms among those of multi-isoform genes (-1: none)
     w_multi: np.ndarray | None = None  # (d + 1, n_multi) output weights of the multi-isoform genes' transcripts, bias as last row
-    buf: np.ndarray | None = None  # logits buffer reused from block to block
+    w_multi_t: np.ndarray | None = None  # (n_multi, d + 1) the same, transposed: one transcript's weights contiguous
+    buf: np.ndarray | None = None  # logits buffer reused from block to block (numpy path)
 
 def _stream_layout(self: IsoformPredictor, var_names: pd.Index, fill_missing: bool) -> _StreamLayout:
     gene_pos = self._check_gene_overlap(var_names, fill_missing)              # model gene -> input column
@@ -397,60 +398,121 @@ IsoformPredictor._stream_layout = _stream_layout
 #: Expand streamed blocks with compiled kernels where numba is installed (False: the numpy path, e.g. to compare).
 COMPILED = True
 
-def _numba_expand():
-    "The compiled expansion of a block for the fraction head (numba, parallel over cells), or None where numba is missing."
-    global _NUMBA_EXPAND
+def _kernels():
+    "The compiled block kernels (numba; parallel over the cells of a block): `(scan, project, expand)`, or None without numba."
+    global _KERNELS
     if not COMPILED: return None
-    if '_NUMBA_EXPAND' in globals(): return _NUMBA_EXPAND
+    if '_KERNELS' in globals(): return _KERNELS
     try: import numba
-    except ImportError: _NUMBA_EXPAND = None; return None
+    except ImportError: _KERNELS = None; return None
 
     @numba.njit(parallel=True, nogil=True)
-    def counts(indptr, genes, value, count, per_row, on_model):
+    def scan(indptr, genes, value, count, per_million, scale, per_row, flags):
+        # one pass per cell: its scale to CPM, how many outputs it gets, flags 1 = bad value, 2 = unsorted, 4 = expressed
         for r in numba.prange(len(indptr) - 1):
-            n, s = 0, 0.0
+            total, on_model, n, flag, prev = 0.0, 0.0, 0, 0, -1
             for k in range(indptr[r], indptr[r + 1]):
-                c = count[genes[k]]
-                if c > 0: n += c; s += value[k]
-            per_row[r], on_model[r] = n, s
+                v, g = value[k], genes[k]
+                if not (v >= 0 and v < np.inf): flag |= 1      # NaN, negative or infinite
+                if g <= prev: flag |= 2                          # unsorted, or a gene twice
+                prev = g; total += v
+                c = count[g]
+                if c > 0: n += c; on_model += v
+            per_row[r] = n
+            scale[r] = (1e6 / total if total > 0 else 0.0) if per_million else 1.0
+            flags[r] = flag | (4 if on_model > 0 else 0)
 
-    @numba.njit(parallel=True, nogil=True, fastmath=False)
-    def expand(indptr, genes, value, count, start, gene_share, multi_start, logits, out_ptr, data, cols):
+    @numba.njit(parallel=True, nogil=True, fastmath={'contract'})
+    def project(indptr, genes, value, scale, rep_cols, comp_t, offset, z):
+        # PCA of log1p(value x scale) from the CSR entries; UMI counts are mostly small integers, so each cell computes
+        # log1p once per distinct count below 64 (the logarithm is half the cost otherwise)
+        n_comp = z.shape[1]
         for r in numba.prange(len(indptr) - 1):
-            o = out_ptr[r]
-            for k in range(indptr[r], indptr[r + 1]):
-                g = genes[k]; c = count[g]
-                if c == 0: continue
-                v = np.float32(value[k] * gene_share[g]); s0 = start[g]
-                if c == 1:                                   # a gene's only isoform: fraction 1
-                    data[o] = v; cols[o] = s0; o += 1; continue
-                m0, mx = multi_start[g], np.float32(-np.inf)
-                for j in range(c):                           # the cell's logits: one row, read while in cache
-                    data[o + j] = logits[r, m0 + j]; mx = max(mx, data[o + j])
-                tot = np.float32(0)
-                for j in range(c):
-                    e = np.exp(data[o + j] - mx); data[o + j] = e; tot += e
-                for j in range(c):
-                    data[o + j] = data[o + j] / tot * v; cols[o + j] = s0 + j
-                o += c
-    @numba.njit(parallel=True, nogil=True)
-    def project(indptr, genes, value, rep_cols, comp_t, offset, z):
-        for r in numba.prange(len(indptr) - 1):
-            for d in range(z.shape[1]): z[r, d] = -offset[d]
+            acc, memo, sc = np.empty(n_comp, np.float32), np.full(64, -1.0, np.float32), np.float32(scale[r])
+            for d in range(n_comp): acc[d] = -offset[d]
             for k in range(indptr[r], indptr[r + 1]):
                 rc = rep_cols[genes[k]]
                 if rc < 0: continue
-                x = np.float32(np.log1p(value[k]))
-                for d in range(z.shape[1]): z[r, d] += x * comp_t[rc, d]
+                v = value[k]
+                if v < 64 and v == np.floor(v):
+                    i = int(v); x = memo[i]
+                    if x < 0: x = np.log1p(np.float32(v) * sc); memo[i] = x
+                else: x = np.log1p(np.float32(v) * sc)
+                for d in range(n_comp): acc[d] += x * comp_t[rc, d]
+            for d in range(n_comp): z[r, d] = acc[d]
 
-    _NUMBA_EXPAND = (counts, expand, project)
-    return _NUMBA_EXPAND
+    @numba.njit(parallel=True, nogil=True, fastmath={'contract', 'reassoc'})
+    def expand(indptr, genes, value, scale, count, start, gene_share, multi_start, h, w_t, out_ptr, data, cols):
+        # per cell and expressed gene: softmax over the gene's isoforms of their logits (h . w, computed for these
+        # isoforms only) x the gene's CPM/TPM x its kept share
+        n_in = h.shape[1]
+        for r in numba.prange(len(indptr) - 1):
+            o, sc, hr = out_ptr[r], scale[r], h[r]
+            for k in range(indptr[r], indptr[r + 1]):
+                g = genes[k]; c = count[g]
+                if c == 0: continue
+                v = np.float32(value[k] * sc * gene_share[g]); s0 = start[g]
+                if c == 1:                                   # a gene's only isoform: fraction 1
+                    data[o] = v; cols[o] = s0; o += 1; continue
+                m0, mx = multi_start[g], np.float32(-np.inf)
+                for j in range(c):
+                    w, s = w_t[m0 + j], np.float32(0)
+                    for d in range(n_in): s += hr[d] * w[d]
+                    data[o + j] = s; mx = max(mx, s)
+                tot = np.float32(0)
+                for j in range(c):
+                    e = np.exp(data[o + j] - mx); data[o + j] = e; tot += e
+                f = v / tot
+                for j in range(c):
+                    data[o + j] *= f; cols[o + j] = s0 + j
+                o += c
+
+    _KERNELS = (scan, project, expand)
+    return _KERNELS
 
 def _excl_cumsum(x: np.ndarray) -> np.ndarray:
     "Exclusive cumulative sum: the start of each segment of lengths `x`."
     out = np.empty(len(x), dtype=np.int64)
     if len(x): out[0] = 0; np.cumsum(x[:-1], out=out[1:])
     return out
+
+def _scaled(
+    m: sp.csr_matrix,  # a block as read
+    scale: np.ndarray,  # (cells,) factor per cell (1: TPM as is; 1e6 / total: counts per million)
+) -> sp.csr_matrix:  # float64 TPM/CPM
+    "The block in TPM/CPM, materialised (the numpy path and representations other than PCA)."
+    return sp.csr_matrix((m.data * np.repeat(scale, np.diff(m.indptr)), m.indices, m.indptr), shape=m.shape)
+
+def _scan_block(
+    lay: _StreamLayout,  # from `_stream_layout`
+    m: sp.csr_matrix,  # one block as read (TPM, or counts when `per_million`); made canonical in place if it is not
+    per_million: bool,  # the values are counts: scale each cell to counts per million over all of its genes
+    what: str,  # where the block comes from, for messages
+    cells: pd.Index,  # the block's cell names, for messages
+) -> tuple[np.ndarray, np.ndarray]:  # per cell: scale to TPM/CPM (float64), number of predicted isoforms (int64)
+    "Check a block (bad values, cells without expression on the model's genes) and size each cell's output, in one pass."
+    n, k = m.shape[0], _kernels()
+    scale, per_row, flags = np.empty(n), np.empty(n, np.int64), np.empty(n, np.int8)
+    for attempt in range(2):
+        if k is not None: k[0](m.indptr, m.indices, m.data, lay.count, per_million, scale, per_row, flags)
+        else:
+            rows, cnt = np.repeat(np.arange(n), np.diff(m.indptr)), lay.count[m.indices]
+            ok = (m.data >= 0) & (m.data < np.inf)
+            unsorted = np.zeros(n, bool); unsorted[rows[1:][(np.diff(m.indices) <= 0) & (rows[1:] == rows[:-1])]] = True
+            total = np.bincount(rows, weights=m.data, minlength=n)
+            scale[:] = np.divide(1e6, total, out=np.zeros(n), where=total > 0) if per_million else 1.0
+            per_row[:] = np.bincount(rows, weights=cnt, minlength=n)
+            on_model = np.bincount(rows, weights=np.where(cnt > 0, m.data, 0), minlength=n)
+            flags[:] = (np.bincount(rows, weights=(~ok).astype(float), minlength=n) > 0) * 1 + unsorted * 2 + (on_model > 0) * 4
+        if attempt or not (flags & 2).any(): break
+        m.sum_duplicates()                                                    # sorts the rows' genes and adds up repeats
+    bad = np.flatnonzero(flags & 1)
+    if len(bad): check_values(m[bad], f"{what}: cells {list(cells[bad[:3]])}{' ...' if len(bad) > 3 else ''}")
+    empty = np.flatnonzero(~flags & 4)
+    if len(empty):
+        raise IsonbInputError(f"{len(empty)} cell(s) have zero expression over all {int((lay.count > 0).sum()):,} input genes the "
+                              f"model uses, e.g. {list(cells[empty[:3]])} ({what}): empty barcodes or the wrong layer; filter them first")
+    return scale, per_row
 
 def _head_input(
     self: IsoformPredictor,
@@ -463,6 +525,7 @@ def _head_input(
         sel = torch.as_tensor(lay.order[:len(multi_col)][multi_col])
         with torch.inference_mode():
             lay.w_multi = torch.cat([self.module.out.weight[sel].T, self.module.out.bias[sel][None]]).numpy().copy()
+        lay.w_multi_t = np.ascontiguousarray(lay.w_multi.T)
     with torch.inference_mode(): h = self.module.trunk(torch.as_tensor(z, dtype=torch.float32)).numpy()
     return np.ascontiguousarray(np.concatenate([h, np.ones((len(h), 1), np.float32)], 1))
 
@@ -471,7 +534,7 @@ def _multi_logits(
     lay: _StreamLayout,  # from `_stream_layout` (caches the weights and the buffer)
     z: np.ndarray,  # (cells, z_dim) representation of the block
 ) -> np.ndarray:  # (cells, n_multi) logits of the multi-isoform genes' transcripts, in output order
-    "One matrix product per block into a buffer reused across blocks."
+    "All logits of a block, one matrix product into a buffer reused across blocks (the numpy path)."
     h = self._head_input(lay, z)
     n = len(h) * lay.w_multi.shape[1]
     if lay.buf is None or lay.buf.size < n: lay.buf = np.empty(n, np.float32)
@@ -481,51 +544,41 @@ IsoformPredictor._head_input = _head_input
 
 def _project_block(
     rep: Representation,  # the model's representation
-    cpm: sp.csr_matrix,  # (cells, input genes) TPM/CPM of one block
+    m: sp.csr_matrix,  # (cells, input genes) one block as read
+    scale: np.ndarray,  # (cells,) factor to TPM/CPM
     rep_cols: np.ndarray | None,  # input column -> representation column (-1: not read)
 ) -> np.ndarray | None:  # (cells, n_components) float32, or None where the compiled path does not apply
     "PCA of log1p(TPM/CPM) straight from the block's CSR (compiled; the representation's own `transform` otherwise)."
-    k = _numba_expand()
+    k = _kernels()
     if k is None or rep_cols is None or rep.kind != 'pca' or rep.layer: return None
     comp = np.asarray(rep.components_, np.float32)
-    z = np.empty((cpm.shape[0], comp.shape[0]), np.float32)
-    k[2](cpm.indptr, cpm.indices, cpm.data, rep_cols, np.ascontiguousarray(comp.T), (rep.mean_ @ comp.T).astype(np.float32), z)
+    z = np.empty((m.shape[0], comp.shape[0]), np.float32)
+    k[1](m.indptr, m.indices, m.data, scale, rep_cols, np.ascontiguousarray(comp.T), (rep.mean_ @ comp.T).astype(np.float32), z)
     return z
-
-def _block_counts(
-    lay: _StreamLayout,  # from `_stream_layout`
-    cpm: sp.csr_matrix,  # (cells, input genes) TPM/CPM of one block
-) -> tuple[np.ndarray, np.ndarray]:  # per cell: predicted isoforms (int64), expression summed over the model's genes
-    "How many outputs each cell of a block gets, and whether it has any expression the model can use."
-    k = _numba_expand()
-    if k is not None:
-        per_row, on_model = np.empty(cpm.shape[0], np.int64), np.empty(cpm.shape[0])
-        k[0](cpm.indptr, cpm.indices, cpm.data, lay.count, per_row, on_model)
-        return per_row, on_model
-    rows, cnt = np.repeat(np.arange(cpm.shape[0], dtype=np.int32), np.diff(cpm.indptr)), lay.count[cpm.indices]
-    return (np.bincount(rows, weights=cnt, minlength=cpm.shape[0]).astype(np.int64),
-            np.bincount(rows, weights=np.where(cnt > 0, cpm.data, 0), minlength=cpm.shape[0]))
 
 def _expand_block(
     self: IsoformPredictor,
     lay: _StreamLayout,  # from `_stream_layout`
-    cpm: sp.csr_matrix,  # (cells, input genes) TPM/CPM of one block, sorted indices
+    m: sp.csr_matrix,  # (cells, input genes) one block, canonical (sorted genes, no repeats)
     z: np.ndarray | None,  # (cells, z_dim) representation of the block (None for the mean-fraction baseline)
-    per_row: np.ndarray | None = None,  # from `_block_counts`, if the caller has it
+    per_row: np.ndarray,  # (cells,) predicted isoforms per cell, from `_scan_block`
+    scale: np.ndarray | None = None,  # (cells,) factor to TPM/CPM; None: `m` holds TPM/CPM already
     out: tuple[np.ndarray, np.ndarray] | None = None,  # (float32, int32) buffers to fill when large enough (reused: no page faults)
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # CSR (data float32, indices int32, row counts int64) over output transcripts
     "Predictions of one block for the transcripts of its expressed genes only."
-    n_rows, genes, value = cpm.shape[0], cpm.indices, cpm.data
-    if per_row is None: per_row = _block_counts(lay, cpm)[0]
     n_pairs = int(per_row.sum())
     if out is not None and len(out[0]) >= n_pairs: data, cols = out[0][:n_pairs], out[1][:n_pairs]
     else: data, cols = np.empty(n_pairs, np.float32), np.empty(n_pairs, np.int32)
     if n_pairs == 0: return data, cols, per_row
-    k = _numba_expand() if self.cfg.head == 'fraction' else None
+    if scale is None: scale = np.ones(m.shape[0])
+    k = _kernels() if self.cfg.head == 'fraction' else None
     if k is not None:                                                          # compiled: one pass, parallel over cells
-        k[1](cpm.indptr, genes, value, lay.count, lay.start, lay.gene_share, lay.multi_start, _multi_logits(self, lay, z),
+        h = self._head_input(lay, z)
+        k[2](m.indptr, m.indices, m.data, scale, lay.count, lay.start, lay.gene_share, lay.multi_start, h, lay.w_multi_t,
              _excl_cumsum(per_row), data, cols)
         return data, cols, per_row
+    cpm = _scaled(m, scale)
+    n_rows, genes, value = cpm.shape[0], cpm.indices, cpm.data
     rows, cnt = np.repeat(np.arange(n_rows, dtype=np.int32), np.diff(cpm.indptr)), lay.count[genes]
     pos = _excl_cumsum(cnt)                                                   # first output position of each entry (0 isoforms: unused)
     logits = None if self.cfg.head == 'mean_fraction' else _multi_logits(self, lay, z)
@@ -571,11 +624,14 @@ class _RowBlocks:
         self.m = m
 
     def read(self, a: int, b: int) -> sp.csr_matrix:
-        "Rows a..b-1 as float64 CSR."
-        if self.kind == 'dense': return sp.csr_matrix(np.asarray(self.m[a:b], dtype=np.float64))
+        "Rows a..b-1 as CSR; float values keep their stored precision (float32 counts are not copied to float64)."
+        if self.kind == 'dense': return sp.csr_matrix(_as_float(np.asarray(self.m[a:b])))
         s, e = int(self.indptr[a]), int(self.indptr[b])
-        return sp.csr_matrix((self.m['data'][s:e].astype(np.float64, copy=False), self.m['indices'][s:e], self.indptr[a:b+1] - s),
-                             shape=(b - a, self.shape[1]))
+        return sp.csr_matrix((_as_float(self.m['data'][s:e]), self.m['indices'][s:e], self.indptr[a:b+1] - s), shape=(b - a, self.shape[1]))
+
+def _as_float(x: np.ndarray) -> np.ndarray:
+    "Floats as they are; integers (counts stored as int) as float64."
+    return x if x.dtype.kind == 'f' else x.astype(np.float64)
 
 # %% ../nbs/03_models.ipynb #57f094c8
 def _h5ad_skeleton(f, fin, var: pd.DataFrame, uns: dict):
@@ -619,13 +675,6 @@ def _rep_block(
     x = sp.csr_matrix((np.log1p(m.data[keep], dtype=np.float32), cols[keep], indptr), shape=(m.shape[0], len(rep_genes)))
     return ad.AnnData(x, var=pd.DataFrame(index=rep_genes))
 
-def _check_block(
-    m: sp.csr_matrix,  # one block as read
-    what: str,  # where it comes from, for the message
-):
-    "`check_values` for a block, with a two-pass fast path when the values are fine (the full check names the problem)."
-    if len(m.data) and not (np.isfinite(m.data.sum()) and m.data.min() >= 0): check_values(m, what)
-
 def predict_h5ad(
     self: IsoformPredictor,
     genes_path: str | Path,  # gene-level .h5ad (cells x genes; layers['tpm'] or layers['counts'], CSR or dense), read in blocks
@@ -633,9 +682,10 @@ def predict_h5ad(
     chunk_size: int = 8192,  # cells per block: sets peak memory
     fill_missing: bool = False,  # predict isoforms of genes absent from the input as 0 (with a warning) instead of refusing
     progress: bool = True,  # tqdm progress bar over cells
+    drop_cache: bool = True,  # write each block through to disk and drop it from the page cache (memory stays flat, page cache included)
 ) -> dict:  # summary: cells, genes, transcripts, nnz (stored predictions), chunk_size, seconds, stages (seconds per stage)
     "Stream `predict` over a backed `.h5ad` block by block, writing the predictions incrementally and atomically."
-    import h5py, time
+    import h5py, os, time
     from concurrent.futures import ThreadPoolExecutor
     from tqdm import tqdm
     from isonb.core import atomic_path
@@ -668,41 +718,36 @@ def predict_h5ad(
             _h5ad_skeleton(f, fin, var, uns)
             if sparse_out: X = _csr_group(f, 'X', (n_cells, len(var))); X['indptr'][0] = 0
             else: X = f.create_dataset('X', (n_cells, len(var)), np.float32, chunks=(min(chunk_size, max(n_cells, 1)), min(len(var), 4096)))
+            fd = None
+            if drop_cache and sparse_out and hasattr(os, 'posix_fadvise'):
+                try: fd = f.id.get_vfd_handle()
+                except Exception: fd = None   # an HDF5 driver without a plain file descriptor: leave the page cache to the OS
             def write(a, b, data, cols, indptr):
                 _append(X['data'], data); _append(X['indices'], cols); X['indptr'][a + 1:b + 1] = indptr
+                if fd is not None:   # the written pages go to disk now and leave the page cache (no reclaim later)
+                    f.flush(); os.fdatasync(fd); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
             bar = tqdm(total=n_cells, desc='predict', unit='cell', unit_scale=True, disable=not progress)
             nxt, written = (reader.submit(src.read, 0, min(chunk_size, n_cells)) if n_cells else None), None
             for a in starts:
                 b = min(a + chunk_size, n_cells)
                 t = time.perf_counter()
-                raw = nxt.result()
+                m = nxt.result()
                 nxt = reader.submit(src.read, b, min(b + chunk_size, n_cells)) if b < n_cells else None
                 t = timed('read', t)
-                _check_block(raw, f"{genes_path} {src.key} (cells {a}..{b-1})")
-                raw.sort_indices()  # output rows come out sorted when the input's are
-                m = raw
-                if src.is_counts:   # counts per million over all of the input's genes, as `tpm_layer` does
-                    size = np.asarray(raw.sum(1)).ravel()
-                    scale = np.divide(1e6, size, out=np.zeros_like(size), where=size > 0)
-                    m = sp.csr_matrix((raw.data * np.repeat(scale, np.diff(raw.indptr)), raw.indices, raw.indptr), shape=raw.shape)
-                layers = {'counts': raw} if src.is_counts else {}
-                per_row, on_model = _block_counts(lay, m)
-                if (on_model == 0).any():
-                    bad = obs_names[a + np.flatnonzero(on_model == 0)]
-                    raise IsonbInputError(f"{len(bad)} cell(s) have zero expression over all {len(self.genes):,} genes the model uses, "
-                                          f"e.g. {list(bad[:3])} (cells {a}..{b-1} of {genes_path}): empty barcodes or the wrong layer; filter them first")
+                scale, per_row = _scan_block(lay, m, src.is_counts, f"{genes_path} {src.key} (cells {a}..{b-1})", obs_names[a:b])
+                layers = {'counts': m} if src.is_counts else {}
                 t = timed('check', t)
                 if sparse_out:
                     z = None
                     if self.cfg.head != 'mean_fraction':
-                        z = _project_block(self.rep, m, rep_cols)
-                        if z is None: z = self.rep.transform(_rep_block(m, var_names, rep_cols, self.rep.var_names, layers))
+                        z = _project_block(self.rep, m, scale, rep_cols)
+                        if z is None: z = self.rep.transform(_rep_block(_scaled(m, scale), var_names, rep_cols, self.rep.var_names, layers))
                     t = timed('represent', t)
                     i = (a // chunk_size) % 2   # two output buffers in turn: one being written while the next block fills the other
                     n_out = int(per_row.sum())
                     if bufs[i] is None or len(bufs[i][0]) < n_out:
                         n_out = int(n_out * 1.25) + 1; bufs[i] = (np.empty(n_out, np.float32), np.empty(n_out, np.int32))
-                    data, cols, per_row = self._expand_block(lay, m, z, per_row, bufs[i])
+                    data, cols, per_row = self._expand_block(lay, m, z, per_row, scale, bufs[i])
                     t = timed('head', t)
                     if written is not None: written.result()
                     written = writer.submit(write, a, b, data, cols, nnz + np.cumsum(per_row))
@@ -710,7 +755,7 @@ def predict_h5ad(
                     timed('write', t)
                 else:
                     block = ad.AnnData(obs=pd.DataFrame(index=obs_names[a:b]), var=pd.DataFrame(index=var_names),
-                                       layers={'tpm': m.toarray(), **layers})
+                                       layers={'tpm': _scaled(m, scale).toarray(), **layers})
                     pred = self.predict(block, fill_missing=fill_missing).X
                     t = timed('head', t)
                     X[a:b] = pred
