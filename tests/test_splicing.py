@@ -92,3 +92,82 @@ def test_benchmark_help_lists_fresh(capsys):
     with pytest.raises(SystemExit):
         main(['splicing', 'benchmark', '--help'])
     assert '--fresh' in capsys.readouterr().out
+
+
+# --- design features, gradient boosting, hybrid model, blends ---
+
+@pytest.fixture(scope='module')
+def library():
+    "The authors' table in the standard frame, with its first 3,000 rows split (clusters are computed per table)."
+    from isonb.splicing import read_splicing_table, split_library
+    lib = read_splicing_table(data_dir(FULL)).iloc[:3000]
+    return lib, split_library(lib)
+
+
+def test_table_features_refuse_measured_columns(library):
+    from isonb.data import IsonbInputError
+    from isonb.splicing import MEASURED_COLUMNS, table_features
+    lib, _ = library
+    for col in ('splicing_eff', 'unspliced_ratio', 'expression', 'total_abundance'):
+        with pytest.raises(IsonbInputError, match='measured by the experiment'):
+            table_features(lib.head(3), columns=('intron_len', col))
+    names = table_features(lib.head(3)).columns
+    assert not [c for c in names if any(c == m or c.startswith(m + '_') for m in MEASURED_COLUMNS)]
+
+
+def test_features_need_design_columns_for_table_part():
+    from isonb.data import IsonbInputError
+    from isonb.splicing import feature_count, read_splicing_table, splicing_features
+    cs = read_splicing_table(data_dir(CS230)).head(4)
+    with pytest.raises(IsonbInputError, match='lacks the design columns'):
+        splicing_features(cs)
+    assert splicing_features(cs, table=False).shape == (4, feature_count(False))
+
+
+def test_splicing_features_values(library):
+    import numpy as np
+    from isonb.splicing import feature_count, splicing_features
+    lib, _ = library
+    f = splicing_features(lib.head(5))
+    assert f.shape == (5, feature_count())
+    col = lambda name: np.asarray(f[:, name].X)[:, 0]
+    np.testing.assert_array_equal(col('intron_length'), (lib.ss3_end - lib.ss5).head(5).to_numpy())
+    np.testing.assert_array_equal(col('5ss_0G') + col('5ss_1T'), 2.0)  # every designed 5'SS starts GT
+
+
+def test_hybrid_model_shapes_and_round_trip(tmp_path):
+    import numpy as np, torch
+    from isonb.splicing import ModelConfig, SpliceCNN, SplicingConfig, SplicingModel, InputConfig
+    cfg = SplicingConfig(input=InputConfig('windows'), model=ModelConfig(n_features=6, feature_hidden=4, out='sigmoid'))
+    m = SplicingModel(cfg)
+    f = np.random.default_rng(0).normal(size=(5, 6)).astype('float32'); f[1, 3] = np.nan
+    m.net.set_feature_scaling(f)
+    m.net.eval()  # batch norm with its running statistics, as a loaded model predicts
+    x = torch.rand(5, 480)
+    y = m.net({'x': x, 'features': torch.from_numpy(f)})
+    assert y.shape == (5,) and torch.isfinite(y).all() and ((y > 0) & (y < 1)).all()
+    with pytest.raises(ValueError, match='joins 6 design features'):
+        m.net({'x': x})
+    m2 = SplicingModel.load(m.save(tmp_path / 'hybrid'))
+    torch.testing.assert_close(m2.net.feature_scale, m.net.feature_scale)
+    torch.testing.assert_close(m2.net({'x': x, 'features': torch.from_numpy(f)}), y.detach())
+
+
+def test_gbm_fits_and_predicts_in_range(library, tmp_path):
+    import numpy as np
+    from isonb.splicing import GBMConfig, SplicingGBM, fit_gbm, test_rows
+    lib, split = library
+    m = fit_gbm(GBMConfig(max_iter=20, max_train=1000), lib, split)
+    te = test_rows(lib, split)
+    p = m.predict(lib.iloc[te])
+    assert len(p) == len(te) and p.min() >= 0 and p.max() <= 1 and np.ptp(p) > 0
+    np.testing.assert_allclose(SplicingGBM.load(m.save(tmp_path / 'gbm')).predict(lib.iloc[te]), p)
+
+
+def test_blend_weight_is_chosen_on_the_given_split():
+    import numpy as np
+    from isonb.splicing import blend_weight
+    y = np.array([0.0, 0.2, 0.9, 0.4])
+    assert blend_weight(np.zeros(4), y, y) == 1.0
+    assert blend_weight(y, np.full(4, 0.5), y) == 0.0
+    assert abs(blend_weight(y + 0.2, y - 0.2, y) - 0.5) < 1e-12
