@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from isonb.contrastive import (ContrastiveConfig, EncoderConfig, GenePairSampler, IsoformDataset, IsoformEncoder,
-                               collate_tracks, dcl_loss, embed, load_encoder, load_isoform_sets, pretrain, probe_cv,
-                               save_encoder)
+                               ProbeTask, ablation_table, benchmark, collate_tracks, config_hash, dcl_loss, embed,
+                               load_encoder, load_isoform_sets, paired_differences, pretrain, probe_cv, probe_table,
+                               random_encoder, run_dir, save_encoder, seed_scores)
 from isonb.core import data_dir, load_config
 from isonb.loaders import assert_no_leakage, group_kfold
 from isonb.training import TrainConfig
@@ -94,3 +95,57 @@ def test_cli_embed_and_errors(isonb, chr9, tmp_path):
     r = isonb('contrastive', 'embed', '--encoder', tmp_path/'nope.pt', '--sets', 'chr9_region', '--out', tmp_path/'x.h5ad')
     assert r.returncode == 2 and 'pretrain' in r.stderr and not (tmp_path/'x.h5ad').exists()
     assert isonb('contrastive', 'pretrain', '--help').returncode == 0
+
+
+def test_layer_pooling_ends_with_the_embedding(chr9):
+    torch.manual_seed(0)
+    enc = IsoformEncoder(EncoderConfig(size='S', n_blocks=3)).eval()
+    a = embed(enc, chr9.head(8), max_len=1024, progress=False, pooling='layers')
+    b = embed(enc, chr9.head(8), max_len=1024, progress=False)
+    assert a.shape == (8, (3 + 2) * enc.out_dim) and a.uns['isoclr']['pooling'] == 'layers'
+    np.testing.assert_allclose(a.X[:, -enc.out_dim:], b.X, atol=1e-5)
+    with pytest.raises(ValueError, match='pooling'): embed(enc, chr9.head(2), pooling='mean')
+
+
+def test_run_cache_key_and_random_start():
+    cfg = load_config(ContrastiveConfig, ROOT/'configs/contrastive.yaml', ['seed=3'])
+    assert config_hash(cfg) == config_hash(load_config(ContrastiveConfig, ROOT/'configs/contrastive.yaml', ['seed=3']))
+    assert config_hash(cfg) != config_hash(load_config(ContrastiveConfig, ROOT/'configs/contrastive.yaml', ['seed=4']))
+    assert run_dir(cfg, '/r').name == f'isoclr_s-{config_hash(cfg)}'
+    a, b = random_encoder(cfg), random_encoder(cfg)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def _fake_scores():
+    "Two arms, 3 seeds, 2 tasks, 2 folds (one dev, one untouched); pretrained = random + 0.1 (+0.2 on untouched)."
+    rows = []
+    for arm in ('full', 'abl'):
+        for seed in range(3):
+            for task in ('t1', 't2'):
+                for fold, dev in ((0, True), (1, False)):
+                    base = 0.5 + 0.01 * seed
+                    for init, add in (('random', 0.0), ('pretrained', (0.1 if dev else 0.2) - (0.05 if arm == 'abl' else 0))):
+                        rows.append(dict(arm=arm, init=init, seed=seed, task=task, label_fraction=1.0, fold=fold,
+                                         dev=dev, score=base + add))
+    return pd.DataFrame(rows)
+
+
+def test_paired_differences_and_tables():
+    sc = _fake_scores()
+    d = paired_differences(sc, 'full')
+    np.testing.assert_allclose(d.difference, 0.15)
+    np.testing.assert_allclose(paired_differences(sc, 'full', 'untouched').difference, 0.2)
+    np.testing.assert_allclose(seed_scores(sc, 'dev').score.values, seed_scores(sc[sc.dev]).score.values)
+    base = pd.DataFrame([dict(task=t, model=m, fold=0, dev=True, label_fraction=1.0, score=0.3)
+                         for t in ('t1', 't2') for m in ('sequence features', 'length only')])
+    tab = probe_table(sc, base, 'full')
+    assert tab.loc['t1', 'paired diff'] == '0.150 ± 0.000' and tab.loc['t1', 'seeds pretrained > random'] == '3/3'
+    abl = ablation_table(sc, 'full')
+    assert abl.loc[('abl', 't1'), 'minus full model'] == '-0.050 ± 0.000' and abl.loc[('full', 't1'), 'seeds'] == 3
+
+
+def test_cli_benchmark_and_throughput(isonb):
+    r = isonb('contrastive', 'benchmark', '--config', 'configs/missing.yaml')
+    assert r.returncode == 2 and 'does not exist' in r.stderr
+    r = isonb('contrastive', 'throughput', '--sizes', 'S', '--length', '256', '--batch', '2', '--steps', '1')
+    assert r.returncode == 0 and 'pretrain views/s' in r.stdout, r.stderr
