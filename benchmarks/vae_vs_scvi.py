@@ -94,8 +94,9 @@ def run_isonb(train, test, hp: dict, seed: int, draws: int) -> dict:
     rep.fit(train)
     total = time.perf_counter() - t0
     scores = rep.nll(test, n_samples=draws, seed=seed).mean()
-    return {'s_per_epoch': rep.history_['time_s'].median(), 'fit_s': total,
-            'neg_elbo': scores['neg_elbo'], 'reconstruction_nll': scores['reconstruction_nll']}
+    h = rep.history_
+    return {'s_per_epoch': h['time_s'].median(), 'fit_s': total, 'neg_elbo': scores['neg_elbo'],
+            'reconstruction_nll': scores['reconstruction_nll'], 'best_epoch': int(h.loc[h['train_neg_elbo'].idxmin(), 'epoch'])}
 
 
 class _EpochTimer:
@@ -125,7 +126,32 @@ def run_scvi(train, test, hp: dict, seed: int, draws: int) -> dict:
     torch.manual_seed(seed)
     elbo = -np.mean([float(model.get_elbo(test)) for _ in range(draws)])   # get_elbo returns the ELBO (higher is better)
     rec = np.mean([float(model.get_reconstruction_error(test)['reconstruction_loss']) for _ in range(draws)])
-    return {'s_per_epoch': float(np.median(timer.times)), 'fit_s': total, 'neg_elbo': elbo, 'reconstruction_nll': rec}
+    return {'s_per_epoch': float(np.median(timer.times)), 'fit_s': total, 'neg_elbo': elbo, 'reconstruction_nll': rec,
+            'best_epoch': hp['epochs']}   # scvi-tools keeps the last epoch's weights
+
+
+def summarise(df: pd.DataFrame):
+    "Print the table (median seconds, mean +- sd held-out scores over seeds) and isonb - scvi-tools with its standard error."
+    table = df.groupby(['data', 'tool'], sort=False).agg(
+        n=('seed', 'size'), s_per_epoch=('s_per_epoch', 'median'), fit_s=('fit_s', 'median'),
+        neg_elbo=('neg_elbo', 'mean'), neg_elbo_sd=('neg_elbo', 'std'),
+        reconstruction_nll=('reconstruction_nll', 'mean'), reconstruction_nll_sd=('reconstruction_nll', 'std'))
+    with pd.option_context('display.width', 200, 'display.max_columns', 20):
+        print(table.round({'s_per_epoch': 4, 'fit_s': 2, 'neg_elbo': 1, 'neg_elbo_sd': 1, 'reconstruction_nll': 1,
+                           'reconstruction_nll_sd': 1}))
+    if set(df['tool']) != {'isonb', 'scvi-tools'}: return
+    from scipy import stats
+    for data, d in df.groupby('data', sort=False):
+        a, b = d[d.tool == 'isonb'], d[d.tool == 'scvi-tools']
+        if len(a) < 2 or len(b) < 2: continue
+        ratio = a['s_per_epoch'].median() / b['s_per_epoch'].median()
+        for col in ('neg_elbo', 'reconstruction_nll'):
+            diff = a[col].mean() - b[col].mean()
+            se = np.sqrt(a[col].var() / len(a) + b[col].var() / len(b))
+            p = stats.ttest_ind(a[col], b[col], equal_var=False).pvalue
+            print(f"{data}: isonb - scvi-tools {col} = {diff:+.1f} +- {se:.1f} (standard error; Welch p = {p:.2f}; "
+                  f"{len(a)} vs {len(b)} seeds)")
+        print(f"{data}: isonb / scvi-tools time per epoch = {ratio:.2f}")
 
 
 def main():
@@ -143,7 +169,13 @@ def main():
     ap.add_argument('--draws', type=int, default=10, help='posterior draws of z averaged in the held-out scores')
     ap.add_argument('--datasets', default='flames,flames_x10')
     ap.add_argument('--tools', default='isonb,scvi')
+    ap.add_argument('--csv', default=None, help='also write every run (one row per tool and seed) to this CSV')
+    ap.add_argument('--summarise', nargs='+', default=None, metavar='CSV',
+                    help='print the table from CSVs written by earlier runs (--csv) instead of training')
     args = ap.parse_args()
+    if args.summarise:
+        summarise(pd.concat([pd.read_csv(f) for f in args.summarise], ignore_index=True))
+        return
 
     torch.set_num_threads(args.threads)
     warnings.filterwarnings('ignore')
@@ -165,15 +197,11 @@ def main():
                 r = runners[tool](train, test, hp, seed, args.draws)
                 rows.append({'data': f"{dname} ({train.n_obs} x {train.n_vars})", 'tool': tool, 'seed': seed, **r})
                 print(' ', rows[-1], flush=True)
-    df = pd.DataFrame(rows)
-    table = df.groupby(['data', 'tool'], sort=False).agg(
-        s_per_epoch=('s_per_epoch', 'median'), fit_s=('fit_s', 'median'),
-        neg_elbo=('neg_elbo', 'mean'), neg_elbo_sd=('neg_elbo', 'std'), reconstruction_nll=('reconstruction_nll', 'mean'))
-    if set(tools) == {'isonb', 'scvi-tools'}:
-        ratio = table['s_per_epoch'].xs('isonb', level='tool') / table['s_per_epoch'].xs('scvi-tools', level='tool')
-        print('\nisonb time per epoch / scvi-tools time per epoch:', ratio.round(2).to_dict())
-    with pd.option_context('display.width', 200, 'display.max_columns', 20):
-        print(table.round({'s_per_epoch': 4, 'fit_s': 2, 'neg_elbo': 1, 'neg_elbo_sd': 1, 'reconstruction_nll': 1}))
+                if args.csv:
+                    from isonb.core import atomic_write
+                    with atomic_write(args.csv) as f: pd.DataFrame(rows).to_csv(f, index=False)
+    print()
+    summarise(pd.DataFrame(rows))
 
 
 if __name__ == '__main__':
