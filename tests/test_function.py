@@ -80,3 +80,29 @@ def test_protein_input_errors():
     from isonb.protein import check_protein, unirep_tokens
     with pytest.raises(IsonbInputError, match='stop codon'): check_protein('MKV*LL', 'iso1')
     with pytest.raises(IsonbInputError, match="non-amino-acid letter 'J1'|non-amino-acid letter '1'"): unirep_tokens(['MKV1'])
+
+
+def test_function_experiment_help_and_bad_name(isonb):
+    r = isonb('function', 'experiment', '--help')
+    assert r.returncode == 0 and 'genome-regions' in r.stdout and 'isoformswitch' in r.stdout
+    r = isonb('function', 'experiment', 'chr1')
+    assert r.returncode == 2 and 'invalid choice' in r.stderr and 'Traceback' not in r.stderr
+
+
+def test_function_experiment_is_cached(isonb, tmp_path):
+    "An experiment run through the command stores its per-term table; the same call again reads it back unchanged."
+    env = {'ISONB_CACHE': str(tmp_path/'cache'), 'OMP_NUM_THREADS': '1'}
+    args = ('function', 'experiment', 'isoresolve', '--seeds', '0', '--set', 'train.epochs=1', 'batches_per_epoch=2')
+    r1 = isonb(*args, '--out', tmp_path/'a.tsv', env=env)
+    assert r1.returncode == 0, r1.stderr
+    assert 'MIL (isoform expression)' in r1.stdout and 'prior' in r1.stdout
+    stored = list((tmp_path/'cache'/'function'/'isoresolve').glob('*.parquet'))
+    assert len(stored) == 1
+    mtime = stored[0].stat().st_mtime
+    r2 = isonb(*args, '--out', tmp_path/'b.tsv', env=env)
+    assert r2.returncode == 0, r2.stderr
+    assert stored[0].stat().st_mtime == mtime  # read, not recomputed
+    a, b = pd.read_csv(tmp_path/'a.tsv', sep='\t'), pd.read_csv(tmp_path/'b.tsv', sep='\t')
+    pd.testing.assert_frame_equal(a, b)
+    assert set(a['method']) >= {'MIL (isoform expression)', 'gene LR', 'prior'} and len(a) == 5 * a['method'].nunique()
+    assert np.allclose(a.loc[a.method == 'prior', 'roc_auc'], 0.5)
