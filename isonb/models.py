@@ -400,13 +400,14 @@ COMPILED = True
 
 def _kernels():
     "The compiled block kernels (numba; parallel over the cells of a block): `(scan, project, expand)`, or None without numba."
+    # cache=True: compiled once (about 4 s) into __pycache__ (or numba's user cache dir), loaded in milliseconds afterwards
     global _KERNELS
     if not COMPILED: return None
     if '_KERNELS' in globals(): return _KERNELS
     try: import numba
     except ImportError: _KERNELS = None; return None
 
-    @numba.njit(parallel=True, nogil=True)
+    @numba.njit(parallel=True, nogil=True, cache=True)
     def scan(indptr, genes, value, count, per_million, scale, per_row, flags):
         # one pass per cell: its scale to CPM, how many outputs it gets, flags 1 = bad value, 2 = unsorted, 4 = expressed
         for r in numba.prange(len(indptr) - 1):
@@ -422,7 +423,7 @@ def _kernels():
             scale[r] = (1e6 / total if total > 0 else 0.0) if per_million else 1.0
             flags[r] = flag | (4 if on_model > 0 else 0)
 
-    @numba.njit(parallel=True, nogil=True, fastmath={'contract'})
+    @numba.njit(parallel=True, nogil=True, cache=True, fastmath={'contract'})
     def project(indptr, genes, value, scale, rep_cols, comp_t, offset, z):
         # PCA of log1p(value x scale) from the CSR entries; UMI counts are mostly small integers, so each cell computes
         # log1p once per distinct count below 64 (the logarithm is half the cost otherwise)
@@ -441,7 +442,7 @@ def _kernels():
                 for d in range(n_comp): acc[d] += x * comp_t[rc, d]
             for d in range(n_comp): z[r, d] = acc[d]
 
-    @numba.njit(parallel=True, nogil=True, fastmath={'contract', 'reassoc'})
+    @numba.njit(parallel=True, nogil=True, cache=True, fastmath={'contract', 'reassoc'})
     def expand(indptr, genes, value, scale, count, start, gene_share, multi_start, h, w_t, out_ptr, data, cols):
         # per cell and expressed gene: softmax over the gene's isoforms of their logits (h . w, computed for these
         # isoforms only) x the gene's CPM/TPM x its kept share
