@@ -33,6 +33,7 @@ class TrainConfig:
     epochs: int = 20  # maximum number of epochs
     lr: float = 1e-3  # (peak) learning rate of AdamW
     weight_decay: float = 0.01  # AdamW decoupled weight decay, on weight matrices only (not biases or norm scales)
+    adam_eps: float = 1e-8  # AdamW's epsilon (torch's default); larger (scVI: 0.01) damps steps driven by tiny, noisy gradients
     grad_clip: float = 1.0  # clip the global gradient norm to this; 0 disables clipping
     scheduler: str = 'none'  # 'none' | 'cosine' | 'onecycle' (per step) | 'plateau' (per epoch, on `monitor`)
     warmup_epochs: float = 0.0  # linear warm-up, in (fractional) epochs; 'onecycle' uses it as its rising phase
@@ -297,7 +298,7 @@ def _make_optimizer(self: Trainer):
     params = [p for p in self.model.parameters() if p.requires_grad]
     groups = [{'params': [p for p in params if p.ndim >= 2], 'weight_decay': self.cfg.weight_decay},
               {'params': [p for p in params if p.ndim < 2], 'weight_decay': 0.0}]
-    self.opt = torch.optim.AdamW([g for g in groups if g['params']], lr=self.cfg.lr)
+    self.opt = torch.optim.AdamW([g for g in groups if g['params']], lr=self.cfg.lr, eps=self.cfg.adam_eps)
 
 @patch
 def _make_scheduler(self: Trainer):

@@ -25,8 +25,8 @@ from .loaders import AnnDataset, make_loader
 from .training import Callback, TrainConfig, Trainer
 
 # %% auto #0
-__all__ = ['NORMS', 'mlp', 'GaussianEncoder', 'VAEModule', 'init_fractions', 'ELBOLoss', 'KLWarmup', 'AdamEps',
-           'recalibrate_batchnorm', 'VAERepresentation']
+__all__ = ['NORMS', 'mlp', 'GaussianEncoder', 'VAEModule', 'init_fractions', 'ELBOLoss', 'KLWarmup', 'recalibrate_batchnorm',
+           'VAERepresentation']
 
 # %% ../nbs/02b_vae.ipynb #42a3278a
 NORMS = ('batch', 'layer', 'none')
@@ -214,14 +214,6 @@ class KLWarmup(Callback):
     def on_fit_end(self, trainer): self.loss.kl_weight = 1.0
 
 # %% ../nbs/02b_vae.ipynb #f30b6d74
-class AdamEps(Callback):
-    "Set the optimiser's epsilon (the Trainer's AdamW uses torch's default, 1e-8) when the fit starts."
-    def __init__(self,
-        eps: float,  # added to the root mean square gradient in Adam's denominator
-    ): self.eps = eps
-    def on_fit_start(self, trainer):
-        for g in trainer.opt.param_groups: g['eps'] = self.eps
-
 @torch.no_grad()
 def recalibrate_batchnorm(
     module: nn.Module,  # a `VAEModule` (any module whose `inference`/`generative` run on `batch['counts']`)
@@ -347,11 +339,11 @@ def fit(
     train = self._count_data(adata)
     self.module_ = self._build_module(train)
     loss = ELBOLoss()
-    cfg = TrainConfig(epochs=self.epochs, lr=self.lr, weight_decay=self.weight_decay, grad_clip=0.0, seed=self.seed,
-                      device=self.device, progress=False, monitor='valid_neg_elbo' if valid is not None else 'train_neg_elbo')
+    cfg = TrainConfig(epochs=self.epochs, lr=self.lr, weight_decay=self.weight_decay, adam_eps=self.adam_eps, grad_clip=0.0,
+                      seed=self.seed, device=self.device, progress=False, monitor='valid_neg_elbo' if valid is not None else 'train_neg_elbo')
     trainer = Trainer(self.module_, loss, self._loader(train, shuffle=True),
                       self._loader(self._count_data(valid), batch_size=1024) if valid is not None else None,
-                      cfg=cfg, callbacks=[KLWarmup(loss, self.kl_warmup_epochs), AdamEps(self.adam_eps)])
+                      cfg=cfg, callbacks=[KLWarmup(loss, self.kl_warmup_epochs)])
     with _quiet('isonb.training', not self.verbose): self.history_ = trainer.fit()
     recalibrate_batchnorm(self.module_, self._loader(train), trainer.device)
     return self
