@@ -6,7 +6,7 @@ Docs: https://isonb.github.io/isonb/contrastive.html.md"""
 
 # %% ../nbs/13_contrastive.ipynb #ca25efd1
 from __future__ import annotations
-import dataclasses, hashlib, json, math, time
+import dataclasses, math, time
 from functools import partial
 from pathlib import Path
 
@@ -19,7 +19,7 @@ from torch import nn, Tensor
 from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
-from .core import (apply_overrides, atomic_path, cache_dir, config_to_dict, data_dir, get_logger, load_config,
+from .core import (apply_overrides, atomic_path, cache_dir, config_to_dict, data_dir, get_logger, load_config, stable_hash,
                         save_config, seed_everything)
 from .data import IsonbInputError, strip_version
 from .loaders import assert_no_leakage, group_kfold, group_split
@@ -811,7 +811,7 @@ def baseline_scores(
     return pd.concat(rows, ignore_index=True)
 
 # %% ../nbs/13_contrastive.ipynb #e8f6703d
-def _hash(obj) -> str: return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:10]
+def _hash(obj) -> str: return stable_hash(obj, 10)
 
 def config_hash(
     cfg: ContrastiveConfig,  # a pretraining config (seed included)

@@ -16,7 +16,8 @@ import yaml
 
 # %% auto #0
 __all__ = ['DataNotFoundError', 'data_dir', 'cache_dir', 'atomic_path', 'atomic_write', 'config_from_dict', 'config_to_dict',
-           'apply_overrides', 'load_config', 'save_config', 'seed_everything', 'get_device', 'get_logger']
+           'stable_hash', 'apply_overrides', 'load_config', 'save_config', 'seed_everything', 'get_device',
+           'get_logger']
 
 # %% ../nbs/00_core.ipynb #bb6fb614
 class DataNotFoundError(FileNotFoundError):
@@ -116,6 +117,14 @@ def config_from_dict(
 def config_to_dict(cfg) -> dict:
     "Plain nested dict of a dataclass config (for YAML/JSON)."
     return dataclasses.asdict(cfg)
+
+def stable_hash(
+    obj,  # JSON-serialisable (anything else is written with `str`): a config dict, a list of ids, ...
+    n: int = 10,  # hex digits kept
+) -> str:
+    "Hash that is the same across processes and machines (SHA-1 of sorted-key JSON): cache keys of runs and results."
+    import hashlib, json
+    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:n]
 
 # %% ../nbs/00_core.ipynb #9b6eb859
 def _coerce(value: str, current):

@@ -16,7 +16,7 @@ from torch import nn, Tensor
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from .core import atomic_path, atomic_write, config_to_dict, config_from_dict, get_logger, seed_everything, data_dir
+from .core import atomic_path, atomic_write, config_to_dict, config_from_dict, get_logger, seed_everything, data_dir, stable_hash
 from .data import IsonbInputError
 from .go import HierarchyMax
 from .loaders import group_split, assert_no_leakage
@@ -696,9 +696,7 @@ def choose_terms(ann: pd.DataFrame, genes: pd.Index, go, candidates, min_genes: 
 # %% ../nbs/12b_function.ipynb #0aa1d09e
 EXPERIMENT_VERSION = 2  # bump when a change in the code below changes results: old cache entries are then ignored
 
-def _digest(obj) -> str:
-    import hashlib, json
-    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+def _digest(obj) -> str: return stable_hash(obj, 16)
 
 def cached_table(
     kind: str,  # cache sub-folder (experiment name)
