@@ -524,15 +524,13 @@ def wait_for_jobs(
     timeout: float = 600,  # seconds
     poll: float = 2,  # seconds between squeue calls
 ) -> bool:  # True when none is pending/running any more
-    "Block until no task of `job_ids` is pending or running (per squeue, seen twice in a row)."
-    t0, errors, quiet = time.time(), 0, 0
+    "Block until no task of `job_ids` is pending or running (per squeue)."
+    t0, errors = time.time(), 0
     while time.time() - t0 < timeout:
         out = _slurm_cmd(['squeue', '-h', '-r', '-j', ','.join(job_ids), '-o', '%T'])
         errors = errors + 1 if out is None else 0   # squeue refuses ids slurmctld has already forgotten
         if errors >= 3: return True
-        # a task being requeued can drop out of squeue for a moment: one quiet answer is not the end
-        quiet = quiet + 1 if out is not None and not set(out.split()) & set(SLURM_ACTIVE) else 0
-        if quiet >= 2: return True
+        if out is not None and not set(out.split()) & set(SLURM_ACTIVE): return True
         time.sleep(poll)
     return False
 
