@@ -133,6 +133,7 @@ def test_requeued_task_resumes(slurm, tmp_path):
     subprocess.run(['scontrol', 'requeue', f'{job}_0'], check=True)
     t0 = time.time()   # SLURM holds a requeued job ~2 minutes (BeginTime); release it now
     while _task_state(job) != 'PENDING' and time.time() - t0 < 60: time.sleep(0.5)
+    time.sleep(2)   # slurmd refuses a launch whose credential dates from the same second as the requeue's revocation
     subprocess.run(['scontrol', 'update', f'jobid={job}_0', 'StartTime=now'], check=True)
     assert wait_for_jobs([job], timeout=TIMEOUT)
     done = json.loads((d/'DONE').read_text())
