@@ -143,11 +143,24 @@ def group_kfold(
     return fold_of_group[codes]
 
 # %% ../nbs/01b_loaders.ipynb #8b9a7597
+def _fill_shares(
+    size: np.ndarray,  # size of each unit, in a random order
+    fracs: np.ndarray,  # train, val, test fractions
+) -> np.ndarray:  # 0 (train), 1 (val) or 2 (test) per unit
+    "Fill the test, then the val share in order, taking a unit only if the share ends closer to its target."
+    side, total = np.zeros(len(size), int), size.sum()
+    for s in (2, 1):
+        target, got = fracs[s] * total, 0
+        for u in np.flatnonzero(side == 0):
+            if abs(got + size[u] - target) < abs(got - target): side[u], got = s, got + size[u]
+    return side
+
 def stratified_split(
     labels: Sequence | pd.Series,  # stratum of each item (e.g. library type); a Series lends its index to the result
     fracs: tuple[float, float, float] = (0.9, 0.05, 0.05),  # train, val, test fractions of *items* within each stratum
     seed: int = 0,  # the same seed gives the same split
     groups: Sequence | None = None,  # cluster id of each item (kept together); default: every item its own group
+    fill_to_target: bool = False,  # fill test then val group by group, taking a group only if the share gets closer to its size
 ) -> pd.Series:  # 'train' / 'val' / 'test' per item
     "Split items into train/val/test with the same fractions inside every stratum, never splitting a group."
     labels = labels if isinstance(labels, pd.Series) else pd.Series(np.asarray(labels))
@@ -163,8 +176,10 @@ def stratified_split(
     rng, cuts, side = np.random.default_rng(seed), np.cumsum(fracs)[:-1], np.empty(len(size), int)
     for s in np.unique(stratum):
         units = rng.permutation(np.flatnonzero(stratum == s))
-        where = (np.cumsum(size[units]) - rng.random() * size[units]) / size[units].sum()  # position in (0, 1]
-        side[units] = np.searchsorted(cuts, where, side='right')
+        if fill_to_target: side[units] = _fill_shares(size[units], fracs)
+        else:  # systematic sampling: a unit lands where a random point inside it falls on the cumulative scale
+            where = (np.cumsum(size[units]) - rng.random() * size[units]) / size[units].sum()  # position in (0, 1]
+            side[units] = np.searchsorted(cuts, where, side='right')
     return _as_split(np.array(SPLITS)[side[unit]], labels.index)
 
 # %% ../nbs/01b_loaders.ipynb #9369c95d

@@ -219,6 +219,7 @@ class SplitConfig:
     fracs: tuple = (0.9, 0.05, 0.05)  # train, val, test fractions of clusters within each library type
     seed: int = 0  # split seed
     max_mismatches: int = 3  # Hamming linkage threshold of `similarity_clusters` (of 178 designed nt: 98% identity)
+    fill_to_target: bool = True  # fill val/test cluster by cluster towards 5% each (big families stay in train)
 
 def design_region(lib: pd.DataFrame) -> list[str]:
     "The designed, aligned part of each construct (barcode and primers removed for authors'-table oligos)."
@@ -233,7 +234,8 @@ def split_library(
     design = design_region(lib)
     if len({len(s) for s in design}) == 1: cluster = similarity_clusters(design, cfg.max_mismatches)
     else: cluster = pd.factorize(pd.Series(design))[0]
-    split = stratified_split(pd.Series(lib['type'].to_numpy()), tuple(cfg.fracs), cfg.seed, groups=cluster)
+    split = stratified_split(pd.Series(lib['type'].to_numpy()), tuple(cfg.fracs), cfg.seed, groups=cluster,
+                             fill_to_target=cfg.fill_to_target)
     out = pd.DataFrame({'cluster': cluster, 'split': split.to_numpy()}, index=lib.index)
     assert_no_leakage(out['split'], out['cluster'])
     return out
