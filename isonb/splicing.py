@@ -18,7 +18,7 @@ from torch import nn
 
 from . import metrics
 from .core import (atomic_path, atomic_write, cache_dir, data_dir, get_logger, load_config, save_config, seed_everything,
-                        config_from_dict, config_to_dict)
+                        stable_hash, config_from_dict, config_to_dict)
 from .data import IsonbInputError
 from .loaders import AnnDataset, assert_no_leakage, make_loader, stratified_split
 from .sequence import kmer_counts, one_hot, validate_sequences, windows
@@ -35,10 +35,10 @@ __all__ = ['LAYOUTS', 'LAYOUT_LEN', 'DESIGN_COLUMNS', 'MEASURED_COLUMNS', 'YAG_L
            'splicing_features', 'feature_count', 'ModelConfig', 'ResidualBlock', 'SpliceCNN', 'n_params',
            'SplicingConfig', 'table_path', 'loss_fn_for', 'efficiency_metrics', 'SplicingModel', 'model_inputs',
            'fit_splicing', 'GBMConfig', 'SplicingGBM', 'fit_gbm', 'blend_weight', 'test_rows', 'baseline_predictions',
-           'is_constant', 'run_slug', 'model_size', 'fit_or_load', 'benchmark', 'summary_table', 'per_type_mse',
-           'smoothgrad', 'saliency', 'plot_saliency', 'add_cli', 'deeper_config', 'low_lr_config', 'hybrid_config',
-           'default_benchmark_models', 'default_blends', 'markdown_table', 'selected_on_validation', 'run_benchmark',
-           'best_config', 'cluster_bootstrap']
+           'is_constant', 'run_slug', 'model_size', 'split_fingerprint', 'fit_or_load', 'benchmark', 'summary_table',
+           'per_type_mse', 'smoothgrad', 'saliency', 'plot_saliency', 'add_cli', 'deeper_config', 'low_lr_config',
+           'hybrid_config', 'default_benchmark_models', 'default_blends', 'markdown_table', 'selected_on_validation',
+           'run_benchmark', 'best_config', 'cluster_bootstrap']
 
 # %% ../nbs/11_splicing.ipynb #fbeb0f72
 LAYOUTS = {  # layout -> (id column, sequence column, 5'SS, BP, 3'SS index columns, offset added to the indices)
@@ -726,22 +726,32 @@ def model_size(model) -> int:
     "Parameters of a network, tree nodes of a gradient-boosting model."
     return model.size() if isinstance(model, SplicingGBM) else n_params(model.net)
 
+def split_fingerprint(
+    lib: pd.DataFrame,  # standard frame
+    split: pd.DataFrame,  # split
+) -> str:  # hash of which construct (by index) is on which side
+    "Identity of a split as the rows on each side, whatever code or settings produced it."
+    return stable_hash([[str(i) for i in lib.index], split['split'].astype(str).tolist()], 16)
+
 def fit_or_load(
     cfg: SplicingConfig | GBMConfig,  # the experiment (seed included)
     lib: pd.DataFrame,  # standard frame
     split: pd.DataFrame,  # split
-    run_dir: str | Path | None = None,  # model directory to reuse (if trained with exactly `cfg`) or write
+    run_dir: str | Path | None = None,  # model directory to reuse (if trained with exactly `cfg` on `split`) or write
 ) -> SplicingModel | SplicingGBM:
-    "`fit_splicing` (or `fit_gbm`), or the model saved in `run_dir` when its saved config equals `cfg`."
+    "`fit_splicing` (or `fit_gbm`), or the model saved in `run_dir` when its config equals `cfg` and its split `split`."
     cls, fit = (SplicingGBM, fit_gbm) if isinstance(cfg, GBMConfig) else (SplicingModel, fit_splicing)
-    if run_dir is not None and (Path(run_dir)/'config.yaml').exists():
-        m = cls.load(run_dir)
-        if _cfg_key(m.cfg) == _cfg_key(cfg):
-            h = Path(run_dir)/'history.csv'
+    rd, key = Path(run_dir) if run_dir is not None else None, split_fingerprint(lib, split)
+    if rd is not None and (rd/'config.yaml').exists() and (rd/'split.txt').exists():
+        m = cls.load(rd)  # reused only if trained on exactly these train/val/test rows: a model is never scored
+        if _cfg_key(m.cfg) == _cfg_key(cfg) and (rd/'split.txt').read_text().strip() == key:  # on its own training rows
+            h = rd/'history.csv'
             m.history, m.reused = (pd.read_csv(h) if h.exists() else None), True
             return m
     m = fit(cfg, lib, split); m.reused = False
-    if run_dir is not None: m.save(run_dir)
+    if rd is not None:
+        m.save(rd)
+        with atomic_write(rd/'split.txt') as f: f.write(key + '\n')
     return m
 
 def _score_row(method, seed, p, y, **extra) -> dict:
