@@ -171,3 +171,16 @@ def test_blend_weight_is_chosen_on_the_given_split():
     assert blend_weight(np.zeros(4), y, y) == 1.0
     assert blend_weight(y, np.full(4, 0.5), y) == 0.0
     assert abs(blend_weight(y + 0.2, y - 0.2, y) - 0.5) < 1e-12
+
+
+def test_fit_or_load_reuses_only_on_the_same_split(library, tmp_path):
+    "A saved model is reused for the same config and split, and retrained when any row changes side."
+    from isonb.splicing import GBMConfig, fit_or_load
+    lib, split = library
+    cfg, rd = GBMConfig(max_iter=5, max_train=300), tmp_path / 'run'
+    assert not fit_or_load(cfg, lib, split, rd).reused
+    assert fit_or_load(cfg, lib, split, rd).reused
+    moved = split.copy()
+    moved.iloc[split['split'].eq('test').to_numpy().nonzero()[0][:1], moved.columns.get_loc('split')] = 'train'
+    assert not fit_or_load(cfg, lib, moved, rd).reused  # one test construct moved to train: the old model is stale
+    assert fit_or_load(cfg, lib, moved, rd).reused
