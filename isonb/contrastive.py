@@ -24,7 +24,7 @@ from .core import (apply_overrides, atomic_path, cache_dir, config_to_dict, data
 from .data import IsonbInputError, strip_version
 from .loaders import assert_no_leakage, group_kfold, group_split
 from .metrics import pearson, roc_auc
-from .sequence import kmer_counts, pad_batch
+from .sequence import gc_content, kmer_counts, pad_batch
 from .training import Trainer, TrainConfig
 from .transcripts import build_transcripts, encode_tracks, transcripts_from_fasta
 
@@ -687,15 +687,14 @@ def sequence_features(
     seqs = table['sequence'].tolist()
     cs = table['cds_start'].astype('float').fillna(0).astype(int).to_numpy()
     ce = table['cds_end'].astype('float').fillna(0).astype(int).to_numpy()
-    gc = lambda s: (s.count('G') + s.count('C')) / max(1, len(s))
-    f = {'log_length': np.log1p(table['length'].to_numpy(float)), 'gc': [gc(s) for s in seqs],
+    f = {'log_length': np.log1p(table['length'].to_numpy(float)), 'gc': gc_content(seqs),
          'exons_per_kb': table['n_exons'].to_numpy(float) / table['length'].to_numpy(float) * 1000}
     cols = [pd.DataFrame(f, index=table.index),
             pd.DataFrame(kmer_counts(seqs, 4, normalize=True), index=table.index).add_prefix('k4_')]
     if use_cds:
         utr5, cds, utr3 = [s[:a] for s, a in zip(seqs, cs)], [s[a:b] for s, a, b in zip(seqs, cs, ce)], [s[b:] for s, b in zip(seqs, ce)]
         reg = {f'log_len_{n}': np.log1p([len(s) for s in r]) for n, r in (('utr5', utr5), ('cds', cds), ('utr3', utr3))}
-        reg.update({f'gc_{n}': [gc(s) for s in r] for n, r in (('utr5', utr5), ('cds', cds), ('utr3', utr3))})
+        reg.update({f'gc_{n}': gc_content(r) for n, r in (('utr5', utr5), ('cds', cds), ('utr3', utr3))})
         cols += [pd.DataFrame(reg, index=table.index),
                  pd.DataFrame(np.stack([_codon_freq(s) for s in cds]), index=table.index).add_prefix('codon_'),
                  pd.DataFrame(kmer_counts(utr3, 3, normalize=True), index=table.index).add_prefix('utr3_k3_')]

@@ -15,15 +15,15 @@ import torch
 import yaml
 
 # %% auto #0
-__all__ = ['DataNotFoundError', 'data_dir', 'cache_dir', 'atomic_path', 'atomic_write', 'config_from_dict', 'config_to_dict',
-           'stable_hash', 'apply_overrides', 'load_config', 'save_config', 'seed_everything', 'get_device',
-           'get_logger']
+__all__ = ['DataNotFoundError', 'repo_root', 'data_dir', 'cache_dir', 'atomic_path', 'atomic_write', 'config_from_dict',
+           'config_to_dict', 'stable_hash', 'apply_overrides', 'load_config', 'save_config', 'seed_everything',
+           'get_device', 'get_logger']
 
 # %% ../nbs/00_core.ipynb #bb6fb614
 class DataNotFoundError(FileNotFoundError):
     "Raised when the isonb data directory (or a file inside it) is missing."
 
-def _repo_root() -> Path:
+def repo_root() -> Path:
     "The checkout that contains the `isonb` package (for an editable install), else the working directory."
     import isonb
     root = Path(isonb.__file__).resolve().parent.parent
@@ -35,7 +35,7 @@ def data_dir(
 ) -> Path:  # absolute path
     "The isonb data directory (`ISONB_DATA`, default `../shared/data` beside the checkout), or a path inside it."
     env = os.environ.get('ISONB_DATA')
-    base = Path(env).expanduser() if env else (_repo_root()/'..'/'shared'/'data')
+    base = Path(env).expanduser() if env else (repo_root()/'..'/'shared'/'data')
     p = (base/sub).resolve()
     if must_exist and not p.exists():
         how = (f"ISONB_DATA is set to {env!r}" if env else

@@ -1093,9 +1093,9 @@ def run_experiment(
     refresh: bool = False,  # recompute cached results
 ) -> pd.DataFrame:  # per-term held-out metrics with seed and method columns (cached by config)
     "Run one experiment of this notebook; every (method, seed) result is cached under `cache_dir('function/<experiment>')`."
-    from isonb.core import load_config, _repo_root
+    from isonb.core import load_config, repo_root
     if experiment not in EXPERIMENTS: raise IsonbInputError(f"unknown experiment {experiment!r}; choose from {list(EXPERIMENTS)}")
-    path = Path(config) if config is not None else _repo_root()/EXPERIMENTS[experiment][1]
+    path = Path(config) if config is not None else repo_root()/EXPERIMENTS[experiment][1]
     cfg = load_config(FunctionConfig, path, list(overrides))
     if experiment == 'isoresolve':
         data = read_isoresolve(data_dir('function/isoresolve_mouse'))

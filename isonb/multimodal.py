@@ -22,20 +22,20 @@ from .core import atomic_path, data_dir, get_logger, load_config, save_config, s
 from .data import IsonbInputError, strip_version
 from .loaders import assert_no_leakage, group_split
 from .metrics import nan_mean, pearson, r2, spearman
-from .sequence import kmer_counts, kmer_names
+from .sequence import (NUCLEOTIDE_VOCAB, PROTEIN_CHARS, PROTEIN_VOCAB, char_tokens, crop_positions, crop_sequence,
+                            gc_content, kmer_counts, kmer_names)
 from .training import Trainer, TrainConfig
 
 # %% auto #0
-__all__ = ['log', 'MODALITIES', 'GTEX_TISSUES', 'COLUMN_ALIASES', 'NUCLEOTIDE_CHARS', 'PROTEIN_CHARS', 'NUCLEOTIDE_VOCAB',
-           'PROTEIN_VOCAB', 'AGGREGATORS', 'clean_sequences', 'sequences', 'read_isoformer_table', 'crop_sequence',
-           'char_tokens', 'EncoderConfig', 'ConvEncoder', 'HFEncoder', 'UniRepEncoder', 'ContrastiveRNAEncoder',
-           'masked_mean', 'ConcatAggregator', 'CrossAttentionAggregator', 'PerceiverAggregator', 'MultiModalConfig',
-           'make_encoder', 'MultiModalRegressor', 'check_multimodal', 'MultiModalDataset', 'make_batches', 'masked_mse',
-           'within_gene_spearman', 'expression_metrics', 'trainer_metrics', 'sequence_features', 'fit_baselines',
-           'chr17_expression', 'chr17_multimodal', 'sqanti_chr22_multimodal', 'load_multimodal_data',
-           'MultiModalRunConfig', 'gene_split', 'train_multimodal', 'predict_multimodal', 'evaluate_multimodal',
-           'summarize_runs', 'read_results', 'ablation_variants', 'run_ablation', 'describe_multimodal',
-           'plot_ablation', 'save_multimodal', 'load_multimodal', 'add_cli']
+__all__ = ['log', 'MODALITIES', 'GTEX_TISSUES', 'COLUMN_ALIASES', 'NUCLEOTIDE_CHARS', 'AGGREGATORS', 'clean_sequences',
+           'sequences', 'read_isoformer_table', 'EncoderConfig', 'ConvEncoder', 'HFEncoder', 'UniRepEncoder',
+           'ContrastiveRNAEncoder', 'masked_mean', 'ConcatAggregator', 'CrossAttentionAggregator',
+           'PerceiverAggregator', 'MultiModalConfig', 'make_encoder', 'MultiModalRegressor', 'check_multimodal',
+           'MultiModalDataset', 'make_batches', 'masked_mse', 'within_gene_spearman', 'expression_metrics',
+           'trainer_metrics', 'sequence_features', 'fit_baselines', 'chr17_expression', 'chr17_multimodal',
+           'sqanti_chr22_multimodal', 'load_multimodal_data', 'MultiModalRunConfig', 'gene_split', 'train_multimodal',
+           'predict_multimodal', 'evaluate_multimodal', 'summarize_runs', 'read_results', 'ablation_variants',
+           'run_ablation', 'describe_multimodal', 'plot_ablation', 'save_multimodal', 'load_multimodal', 'add_cli']
 
 # %% ../nbs/14_multimodal.ipynb #fe85304e
 log = get_logger('multimodal')
@@ -54,7 +54,6 @@ COLUMN_ALIASES = {  # our name -> accepted spellings in a user's table (matched 
     'protein': ('protein', 'protein_seq', 'protein_sequence'),
 }
 NUCLEOTIDE_CHARS = set('ACGTN')
-PROTEIN_CHARS = set('ACDEFGHIKLMNPQRSTVWYXBZUO')
 
 # %% ../nbs/14_multimodal.ipynb #a3c20a09
 def _find_column(
@@ -105,11 +104,7 @@ def _read_any_table(path: Path, sep: str | None) -> pd.DataFrame:
 def _crop_center(seqs: np.ndarray, window: int | None) -> np.ndarray:
     "The central `window` characters of each sequence (the TSS sits at the centre of IsoFormer's DNA)."
     if not window: return seqs
-    def crop(s):
-        if len(s) <= window: return s
-        start = (len(s) - window) // 2
-        return s[start:start + window]
-    return np.array([crop(s) for s in seqs], dtype=object)
+    return np.array([crop_sequence(s, window, 'center') for s in seqs], dtype=object)
 
 # %% ../nbs/14_multimodal.ipynb #6c5d1dbe
 def _tissue_columns(df: pd.DataFrame, tissues: Sequence[str], path) -> dict:
@@ -158,41 +153,6 @@ def read_isoformer_table(
     a = ad.AnnData(X=expr.to_numpy(np.float32), obs=obs, var=pd.DataFrame(index=pd.Index(list(tcols), dtype=str)))
     a.uns['isonb'] = {'X': 'expression as in the file (IsoFormer: log(TPM+1) per tissue)', 'source': str(path)}
     return a
-
-# %% ../nbs/14_multimodal.ipynb #118ae80e
-NUCLEOTIDE_VOCAB = {c: i + 1 for i, c in enumerate('ACGTN')}  # 0 is padding
-PROTEIN_VOCAB = {c: i + 1 for i, c in enumerate(sorted(PROTEIN_CHARS))}
-
-def crop_sequence(
-    seq: str,  # one sequence
-    max_len: int,  # longest sequence kept
-    crop: str = 'start',  # 'start' (keep the first bases), 'center' (keep the middle) or 'ends' (keep both halves' outer ends)
-) -> str:
-    "`seq` cut to at most `max_len` characters in the way `crop` says."
-    if len(seq) <= max_len: return seq
-    if crop == 'start': return seq[:max_len]
-    if crop == 'center':
-        s = (len(seq) - max_len) // 2
-        return seq[s:s + max_len]
-    if crop == 'ends': return seq[:max_len // 2] + seq[len(seq) - (max_len - max_len // 2):]
-    raise ValueError(f"crop must be 'start', 'center' or 'ends', got {crop!r}")
-
-def char_tokens(
-    seqs: Sequence[str],  # sequences ('' = missing)
-    vocab: dict,  # character -> token id (>= 1; 0 pads)
-    max_len: int,  # crop to this length
-    crop: str = 'start',  # see `crop_sequence`
-) -> tuple[Tensor, Tensor]:  # (n, L) int64 ids, (n, L) bool mask of real tokens; L = longest cropped sequence (>= 1)
-    "One token per character, padded with 0 to the longest (cropped) sequence."
-    cut = [crop_sequence(s, max_len, crop) for s in seqs]
-    L = max(1, max((len(s) for s in cut), default=1))
-    lut = np.zeros(256, np.int64)
-    for c, i in vocab.items(): lut[ord(c)] = i
-    ids = np.zeros((len(cut), L), np.int64)
-    for r, s in enumerate(cut):
-        if s: ids[r, :len(s)] = lut[np.frombuffer(s.encode('ascii'), np.uint8)]
-    ids = torch.from_numpy(ids)
-    return ids, ids > 0
 
 # %% ../nbs/14_multimodal.ipynb #6e8bbc1b
 @dataclasses.dataclass
@@ -298,13 +258,6 @@ class UniRepEncoder(nn.Module):
         return self.proj(h) * mask[..., None], mask
 
 # %% ../nbs/14_multimodal.ipynb #a1ef9bb2
-def _crop_positions(n: int, max_len: int, crop: str) -> np.ndarray:
-    "Positions `crop_sequence` keeps of a length-`n` sequence (for cropping encoded tracks the same way)."
-    if n <= max_len or crop == 'start': return np.arange(min(n, max_len))
-    if crop == 'center': return np.arange((n - max_len) // 2, (n - max_len) // 2 + max_len)
-    if crop == 'ends': return np.r_[np.arange(max_len // 2), np.arange(n - (max_len - max_len // 2), n)]
-    raise ValueError(f"crop must be 'start', 'center' or 'ends', got {crop!r}")
-
 def _junctions(v) -> list[int]:
     "Junction positions from the comma-separated `obs['junctions']` string ('' or NaN: none)."
     return [int(x) for x in str(v).split(',') if x.strip() not in ('', 'nan')]
@@ -331,7 +284,7 @@ class ContrastiveRNAEncoder(nn.Module):
         for s, j, a, b in zip(seqs, obs['junctions'] if 'junctions' in obs else [''] * len(obs), cds('cds_start'), cds('cds_end')):
             if not s: arrs.append(np.zeros((6, 1), np.float32)); continue
             t = encode_tracks(s, _junctions(j), None if pd.isna(a) else int(a), None if pd.isna(b) else int(b))
-            arrs.append(t[:, _crop_positions(len(s), self.max_len, crop)])
+            arrs.append(t[:, crop_positions(len(s), self.max_len, crop)])
         x, mask = pad_batch([torch.from_numpy(np.ascontiguousarray(a)) for a in arrs])
         return x, mask & torch.tensor([bool(s) for s in seqs])[:, None]
 
@@ -588,9 +541,8 @@ def sequence_features(
 ) -> pd.DataFrame:  # transcripts x features
     "Simple per-transcript sequence features for the ridge baseline."
     s = {m: sequences(adata.obs, m) for m in MODALITIES}
-    gc = lambda x: x.map(lambda q: (q.count('G') + q.count('C')) / len(q) if q else 0.)
     f = pd.DataFrame({'log_rna_len': np.log1p(s['rna'].str.len()), 'log_protein_len': np.log1p(s['protein'].str.len()),
-                      'has_protein': (s['protein'].str.len() > 0).astype(float), 'rna_gc': gc(s['rna']), 'dna_gc': gc(s['dna']),
+                      'has_protein': (s['protein'].str.len() > 0).astype(float), 'rna_gc': gc_content(s['rna'].tolist()), 'dna_gc': gc_content(s['dna'].tolist()),
                       'dna_cpg': s['dna'].map(lambda q: q.count('CG') / len(q) if q else 0.), 'has_dna': (s['dna'].str.len() > 0).astype(float)},
                      index=adata.obs_names)
     k = pd.DataFrame(kmer_counts(s['rna'].tolist(), k=3, normalize=True), index=adata.obs_names,

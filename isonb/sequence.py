@@ -1,4 +1,4 @@
-"""One-hot encoding, validation, windows, reverse complement, padding and k-mer counts: the one sequence encoder every isonb sequence system shares.
+"""One-hot encoding, validation, windows, reverse complement, padding, k-mer counts, cropping and character tokens: the one sequence encoder every isonb sequence system shares.
 
 Docs: https://isonb.github.io/isonb/sequence.html.md"""
 
@@ -15,8 +15,9 @@ import torch
 from .data import IsonbInputError
 
 # %% auto #0
-__all__ = ['ALPHABET', 'IUPAC', 'AMBIGUOUS_MODES', 'validate_sequences', 'one_hot', 'reverse_complement', 'windows', 'pad_batch',
-           'kmer_names', 'kmer_counts']
+__all__ = ['ALPHABET', 'IUPAC', 'AMBIGUOUS_MODES', 'NUCLEOTIDE_VOCAB', 'PROTEIN_CHARS', 'PROTEIN_VOCAB', 'validate_sequences',
+           'one_hot', 'reverse_complement', 'windows', 'pad_batch', 'kmer_names', 'kmer_counts', 'gc_content',
+           'crop_positions', 'crop_sequence', 'char_tokens']
 
 # %% ../nbs/10_sequence.ipynb #74fe4e28
 ALPHABET = 'ACGT'  # channel order of every one-hot array in isonb
@@ -186,3 +187,55 @@ def kmer_counts(
         out[r] = np.bincount(idx, minlength=4 ** k)
     if normalize: out /= np.maximum(out.sum(1, keepdims=True), 1)
     return out
+
+# %% ../nbs/10_sequence.ipynb #5853645f
+def gc_content(
+    seqs: str | Sequence[str],  # nucleotide sequences (any case)
+) -> np.ndarray:  # (n,) fraction of G or C among all characters; 0 for an empty sequence
+    "GC fraction of each sequence."
+    return np.array([(s.upper().count('G') + s.upper().count('C')) / len(s) if s else 0. for s in _as_list(seqs)])
+
+# %% ../nbs/10_sequence.ipynb #403b2ed1
+NUCLEOTIDE_VOCAB = {c: i + 1 for i, c in enumerate('ACGTN')}  # character -> token id; 0 is padding
+PROTEIN_CHARS = set('ACDEFGHIKLMNPQRSTVWYXBZUO')  # amino acids, X unknown, B/Z ambiguous, U selenocysteine, O pyrrolysine
+PROTEIN_VOCAB = {c: i + 1 for i, c in enumerate(sorted(PROTEIN_CHARS))}
+
+def crop_positions(
+    n: int,  # sequence length
+    max_len: int,  # longest length kept
+    crop: str = 'start',  # 'start' (the first bases), 'center' (the middle) or 'ends' (half from each end)
+) -> np.ndarray:  # 0-based positions kept, in order
+    "Positions of a length-`n` sequence that a crop to `max_len` keeps."
+    if crop not in ('start', 'center', 'ends'): raise ValueError(f"crop must be 'start', 'center' or 'ends', got {crop!r}")
+    if n <= max_len or crop == 'start': return np.arange(min(n, max_len))
+    if crop == 'center': return np.arange((n - max_len) // 2, (n - max_len) // 2 + max_len)
+    return np.r_[np.arange(max_len // 2), np.arange(n - (max_len - max_len // 2), n)]
+
+def crop_sequence(
+    seq: str,  # one sequence
+    max_len: int,  # longest length kept
+    crop: str = 'start',  # see `crop_positions`
+) -> str:
+    "`seq` cut to at most `max_len` characters in the way `crop` says."
+    if crop not in ('start', 'center', 'ends'): raise ValueError(f"crop must be 'start', 'center' or 'ends', got {crop!r}")
+    if len(seq) <= max_len: return seq
+    if crop == 'ends': return seq[:max_len // 2] + seq[len(seq) - (max_len - max_len // 2):]
+    a = 0 if crop == 'start' else (len(seq) - max_len) // 2
+    return seq[a:a + max_len]
+
+def char_tokens(
+    seqs: Sequence[str],  # sequences ('' = missing)
+    vocab: dict,  # character -> token id (>= 1; 0 pads); characters not in it become 0
+    max_len: int,  # crop to this length
+    crop: str = 'start',  # see `crop_positions`
+) -> tuple[torch.Tensor, torch.Tensor]:  # (n, L) int64 ids, (n, L) bool mask of real tokens; L = longest cropped (>= 1)
+    "One token per character, padded with 0 to the longest (cropped) sequence."
+    cut = [crop_sequence(s, max_len, crop) for s in seqs]
+    L = max(1, max((len(s) for s in cut), default=1))
+    lut = np.zeros(256, np.int64)
+    for c, i in vocab.items(): lut[ord(c)] = i
+    ids = np.zeros((len(cut), L), np.int64)
+    for r, s in enumerate(cut):
+        if s: ids[r, :len(s)] = lut[np.frombuffer(s.encode('ascii'), np.uint8)]
+    ids = torch.from_numpy(ids)
+    return ids, ids > 0
