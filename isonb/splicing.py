@@ -20,7 +20,7 @@ from . import metrics
 from .core import (atomic_path, atomic_write, cache_dir, data_dir, get_logger, load_config, save_config, seed_everything,
                         stable_hash, config_from_dict, config_to_dict)
 from .data import IsonbInputError
-from .loaders import AnnDataset, assert_no_leakage, make_loader, stratified_split
+from .loaders import AnnDataset, assert_no_leakage, group_kfold, make_loader, stratified_split
 from .sequence import kmer_counts, one_hot, validate_sequences, windows
 from .training import Trainer, TrainConfig
 
@@ -36,9 +36,10 @@ __all__ = ['LAYOUTS', 'LAYOUT_LEN', 'DESIGN_COLUMNS', 'MEASURED_COLUMNS', 'YAG_L
            'SplicingConfig', 'table_path', 'loss_fn_for', 'efficiency_metrics', 'SplicingModel', 'model_inputs',
            'fit_splicing', 'GBMConfig', 'SplicingGBM', 'fit_gbm', 'blend_weight', 'test_rows', 'baseline_predictions',
            'is_constant', 'run_slug', 'model_size', 'split_fingerprint', 'fit_or_load', 'benchmark', 'summary_table',
-           'per_type_mse', 'smoothgrad', 'saliency', 'plot_saliency', 'add_cli', 'deeper_config', 'low_lr_config',
-           'hybrid_config', 'default_benchmark_models', 'default_blends', 'markdown_table', 'selected_on_validation',
-           'run_benchmark', 'best_config', 'cluster_bootstrap']
+           'per_type_mse', 'cv_splits', 'out_of_fold', 'cv_choice', 'ensemble_name', 'smoothgrad', 'saliency',
+           'plot_saliency', 'add_cli', 'deeper_config', 'low_lr_config', 'hybrid_config', 'default_benchmark_models',
+           'default_blends', 'markdown_table', 'selected_on_validation', 'run_benchmark', 'best_config',
+           'cluster_bootstrap']
 
 # %% ../nbs/11_splicing.ipynb #fbeb0f72
 LAYOUTS = {  # layout -> (id column, sequence column, 5'SS, BP, 3'SS index columns, offset added to the indices)
@@ -764,6 +765,7 @@ def benchmark(
     split: pd.DataFrame | None = None,  # split (from the first config's split settings if None)
     run_dir: str | Path | None = None,  # keep/reuse trained models in run_dir/<model>/seed<k> (None: keep nothing)
     blends: dict[str, tuple[str, str]] | None = None,  # blend name -> (model a, model b): weight of b chosen on validation
+    weights: dict[str, float] | None = None,  # blend name -> weight of b chosen elsewhere (`cv_choice`); None: on validation
 ) -> tuple:  # test scores, test predictions, {name: first-seed model}, validation scores
     "Train and score every model for every seed on one held-out test split, with the baselines, ensembles and blends."
     from tqdm.auto import tqdm
@@ -792,7 +794,8 @@ def benchmark(
         rows.append(_score_row(e, 'ens', preds[(e, 'ens')], y, n_params=len(seeds) * size[name]))
         vrows.append(_score_row(e, 'ens', vpreds[(e, 'ens')], y_va, n_params=len(seeds) * size[name]))
     for bname, (a, b) in (blends or {}).items():
-        w = blend_weight(ens(vpreds, a), ens(vpreds, b), y_va)  # chosen on the ensembles' validation predictions
+        w = (weights[bname] if weights is not None  # out-of-fold choice, or on the ensembles' validation predictions
+             else blend_weight(ens(vpreds, a), ens(vpreds, b), y_va))
         for seed in seeds:  # one member of each, same weight
             p = (1 - w) * preds[(a, seed)] + w * preds[(b, seed)]; preds[(bname, seed)] = p
             rows.append(_score_row(bname, seed, p, y, n_params=size[a] + size[b], weight=w))
@@ -847,6 +850,67 @@ def per_type_mse(
             rows.append({'method': method, 'seed': seed, 'type': t, 'n': len(idx),
                          'mse': float(metrics.mse(y[idx].to_numpy(), pred.loc[idx, col].to_numpy()))})
     return pd.DataFrame(rows)
+
+# %% ../nbs/11_splicing.ipynb #9d5cc883
+def cv_splits(
+    split: pd.DataFrame,  # `split_library` result
+    k: int = 5,  # folds over the training clusters
+    seed: int = 0,  # fold assignment seed
+) -> list[pd.DataFrame]:  # one split per fold: that fold's clusters 'test', other training clusters 'train', val kept, test 'none'
+    "Grouped k-fold splits of the training clusters, for out-of-fold predictions."
+    side = split['split'].to_numpy()
+    tr = side == 'train'
+    fold = np.full(len(split), -1)
+    fold[tr] = group_kfold(split['cluster'].to_numpy()[tr], k, seed)
+    out = []
+    for f in range(k):
+        s = split.copy()
+        s['split'] = np.where(fold == f, 'test', np.where(tr, 'train', np.where(side == 'val', 'val', 'none')))
+        assert_no_leakage(s['split'].where(s['split'] != 'none'), s['cluster'])
+        out.append(s)
+    return out
+
+def out_of_fold(
+    models: dict[str, SplicingConfig | GBMConfig],  # display name -> config (trained at `seed`)
+    lib: pd.DataFrame,  # standard frame
+    split: pd.DataFrame,  # `split_library` result
+    k: int = 5,  # folds
+    seed: int = 0,  # model seed (and fold seed)
+    run_dir: str | Path | None = None,  # keep/reuse fold models in run_dir/cv/<model>/fold<f>
+) -> tuple[pd.DataFrame, np.ndarray]:  # out-of-fold predictions (labelled training constructs x models), their labels
+    "Predictions on every labelled training construct from models that never saw its cluster."
+    from tqdm.auto import tqdm
+    rows = test_rows(lib, split, 'train')
+    where = pd.Series(np.arange(len(rows)), index=rows)
+    pred = pd.DataFrame(np.nan, index=lib.index[rows], columns=list(models))
+    folds = cv_splits(split, k, seed)
+    for (name, cfg), f in tqdm([(m, f) for m in models.items() for f in range(k)], desc='out-of-fold models'):
+        rd = Path(run_dir)/'cv'/run_slug(name)/f'fold{f}' if run_dir is not None else None
+        te = test_rows(lib, folds[f])
+        m = fit_or_load(dataclasses.replace(cfg, seed=seed), lib, folds[f], rd)
+        pred.iloc[where[te].to_numpy(), pred.columns.get_loc(name)] = m.predict(lib.iloc[te])
+    return pred, lib['splicing_eff'].to_numpy()[rows]
+
+def cv_choice(
+    oof: pd.DataFrame,  # `out_of_fold` predictions
+    y: np.ndarray,  # their labels
+    blends: dict[str, tuple[str, str]],  # blend name -> (model a, model b)
+) -> tuple[dict, pd.DataFrame, str]:  # blend weights, out-of-fold scores of every candidate, the pick (lowest MSE)
+    "Blend weights and the comparison's pick, both by out-of-fold MSE."
+    weights = {b: blend_weight(oof[a].to_numpy(), oof[c].to_numpy(), y) for b, (a, c) in blends.items()}
+    cand = {n: oof[n].to_numpy() for n in oof.columns}
+    cand.update({b: (1 - weights[b]) * oof[a].to_numpy() + weights[b] * oof[c].to_numpy() for b, (a, c) in blends.items()})
+    table = pd.DataFrame({n: efficiency_metrics(p, y) for n, p in cand.items()}).T
+    table['weight'] = pd.Series(weights)
+    return weights, table, str(table['mse'].astype(float).idxmin())
+
+def ensemble_name(
+    method: str,  # a model or blend name
+    n_seeds: int,  # seeds per model
+    blends: dict,  # the comparison's blends
+) -> str:  # the name `benchmark` gives that method's ensemble
+    "Row name of a model's seed ensemble, or of a blend's ensemble-of-ensembles, in `benchmark`'s tables."
+    return f'{method} + {n_seeds}+{n_seeds}-member ensemble' if method in blends else f'{method} + {n_seeds}-seed ensemble'
 
 # %% ../nbs/11_splicing.ipynb #e5b95641
 def smoothgrad(
@@ -909,12 +973,12 @@ def _cmd_predict(a):
     print(f"wrote {len(out)} predictions to {a.output}")
 
 def _cmd_benchmark(a):
-    res = run_benchmark(a.out, seeds=tuple(range(a.seeds)), configs=a.config or None, reuse=not a.fresh)
+    res = run_benchmark(a.out, seeds=tuple(range(a.seeds)), configs=a.config or None, reuse=not a.fresh, cv=a.cv)
     w = res['scores'].dropna(subset=['weight']).groupby('method', sort=False)['weight'].first() if 'weight' in res['scores'] else {}
     print(markdown_table(res['table'][TABLE_COLUMNS])
-          + ''.join(f"weight of the second model in {m!r}: {v:.2f} (chosen on validation)\n" for m, v in dict(w).items())
-          + f"selected on validation (lowest validation MSE among ensembles): {res['selected']}\n"
-          + f"wrote {a.out} (validation scores in val_table.csv)")
+          + ''.join(f"weight of the second model in {m!r}: {v:.2f} (chosen by {res['chosen_by']})\n" for m, v in dict(w).items())
+          + f"the comparison's pick (chosen by {res['chosen_by']}, before the test split is scored): {res['selected']}\n"
+          + f"wrote {a.out} (validation scores in val_table.csv{', out-of-fold scores in cv_table.csv' if a.cv else ''})")
 
 def add_cli(
     subparsers,  # the `isonb` sub-parsers object
@@ -939,6 +1003,8 @@ def add_cli(
     b.add_argument('--config', nargs='*', help='CNN config YAMLs to compare instead of the default set (the '
                                                       'published CNN, deeper CNN, dilated CNN, gradient boosting, hybrid '
                                                       'and their blends)')
+    b.add_argument('--cv', type=int, default=5, help='choose blend weights and the pick by K-fold out-of-fold predictions '
+                                                      'over the training clusters (default 5; 0: on the validation split)')
     b.add_argument('--fresh', action='store_true', help='retrain every model (default: reuse models in OUT/runs trained '
                                                          'with exactly the same config)')
     b.set_defaults(func=_cmd_benchmark)
@@ -955,8 +1021,8 @@ def low_lr_config() -> SplicingConfig:
 
 GBM_NAME = 'gradient boosting on features (design annotations + k-mers)'
 HYBRID_NAME = 'hybrid: dilated CNN + design features before the output layer'
-BLEND_NAME = 'blend: dilated CNN + gradient boosting (weight chosen on validation)'
-HYBRID_BLEND_NAME = 'blend: hybrid + gradient boosting (weight chosen on validation)'
+BLEND_NAME = 'blend: dilated CNN + gradient boosting'
+HYBRID_BLEND_NAME = 'blend: hybrid + gradient boosting'
 
 def hybrid_config() -> SplicingConfig:
     "`best_config` with the design features (`splicing_features`) joined before its output layer."
@@ -1020,7 +1086,8 @@ def run_benchmark(
     seeds=(0, 1, 2, 3, 4),  # model seeds
     configs: list[str] | None = None,  # model config YAMLs (SplicingConfig); default `default_benchmark_models()`
     reuse: bool = True,  # keep trained models in out_dir/runs and reuse those trained with the same config
-) -> dict:  # table, val_table, scores, val_scores, pred, per_type, figures
+    cv: int = 5,  # choose blend weights and the pick on k-fold out-of-fold predictions over the training clusters (0: on validation)
+) -> dict:  # table, val_table, cv_table, selected, scores, val_scores, pred, per_type, figures
     "The whole held-out comparison in one call: tables, per-type MSE figure, saliency figure, written to `out_dir`."
     out = Path(out_dir)
     models = ({Path(c).stem: load_config(SplicingConfig, c) for c in configs} if configs else default_benchmark_models())
@@ -1029,22 +1096,29 @@ def run_benchmark(
     lib = read_splicing_table(table_path(first.table))
     split = split_library(lib, first.split)
     if not reuse and (out/'runs').exists(): shutil.rmtree(out/'runs')
-    scores, pred, seed0, val_scores = benchmark(models, seeds, lib, split, run_dir=out/'runs', blends=blends)
+    weights, cv_table, oof = None, None, None
+    if cv:
+        oof, y_oof = out_of_fold(models, lib, split, cv, run_dir=out/'runs')
+        weights, cv_table, pick = cv_choice(oof, y_oof, blends)
+    scores, pred, seed0, val_scores = benchmark(models, seeds, lib, split, run_dir=out/'runs', blends=blends, weights=weights)
     table, val_table, pt = summary_table(scores), summary_table(val_scores), per_type_mse(pred, lib)
-    best = selected_on_validation(val_table)
+    best = ensemble_name(pick, len(seeds), blends) if cv else selected_on_validation(val_table)
     shown = [m for m in table.index if 'ensemble' not in m and not m.startswith(('random', *blends))]
     shown += [best] + [m for m in table.index if m.startswith(tuple(blends)) and 'ensemble' in m and m != best]
     figs = {'per_type_mse': _per_type_figure(pt, shown), 'saliency': _saliency_figure(seed0, lib, test_rows(lib, split))}
     with atomic_write(out/'table.csv') as f: table.to_csv(f)
     with atomic_write(out/'table.md') as f: f.write(markdown_table(table[TABLE_COLUMNS]))
     with atomic_write(out/'val_table.csv') as f: val_table.to_csv(f)
+    if cv_table is not None:
+        with atomic_write(out/'cv_table.csv') as f: cv_table.to_csv(f)
     with atomic_write(out/'scores.csv') as f: scores.to_csv(f, index=False)
     with atomic_write(out/'val_scores.csv') as f: val_scores.to_csv(f, index=False)
     with atomic_write(out/'per_type_mse.csv') as f: pt.to_csv(f, index=False)
     for name, fig in figs.items():
         with atomic_path(out/f'{name}.png') as tmp: fig.savefig(tmp, dpi=120, format='png')
-    return {'table': table, 'val_table': val_table, 'selected': best, 'scores': scores, 'val_scores': val_scores, 'pred': pred,
-            'per_type': pt, 'figures': figs, 'lib': lib, 'split': split}
+    return {'table': table, 'val_table': val_table, 'cv_table': cv_table, 'oof': oof, 'selected': best,
+            'chosen_by': f'{cv}-fold out-of-fold MSE' if cv else 'validation MSE', 'scores': scores,
+            'val_scores': val_scores, 'pred': pred, 'per_type': pt, 'figures': figs, 'lib': lib, 'split': split}
 
 # %% ../nbs/11_splicing.ipynb #5cfc266b
 BEST_NAME = 'dilated residual CNN (intron + flanks, sigmoid output)'

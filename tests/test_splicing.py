@@ -184,3 +184,17 @@ def test_fit_or_load_reuses_only_on_the_same_split(library, tmp_path):
     moved.iloc[split['split'].eq('test').to_numpy().nonzero()[0][:1], moved.columns.get_loc('split')] = 'train'
     assert not fit_or_load(cfg, lib, moved, rd).reused  # one test construct moved to train: the old model is stale
     assert fit_or_load(cfg, lib, moved, rd).reused
+
+
+def test_out_of_fold_predicts_every_training_construct_once(library, tmp_path):
+    "Out-of-fold predictions cover the labelled training constructs; fold models never see the test split."
+    import numpy as np
+    from isonb.splicing import GBMConfig, cv_choice, cv_splits, out_of_fold, test_rows
+    lib, split = library
+    oof, y = out_of_fold({'gbm': GBMConfig(max_iter=5)}, lib, split, k=3, run_dir=tmp_path)
+    assert len(oof) == len(y) == len(test_rows(lib, split, 'train')) and oof['gbm'].notna().all()
+    np.testing.assert_array_equal(y, lib['splicing_eff'].to_numpy()[test_rows(lib, split, 'train')])
+    assert all(s['split'][split['split'].eq('test').to_numpy()].eq('none').all() for s in cv_splits(split, 3))
+    assert len(list((tmp_path / 'cv' / 'gbm').glob('fold*/split.txt'))) == 3
+    w, table, pick = cv_choice(oof.assign(flat=float(np.mean(y))), y, {'blend': ('gbm', 'flat')})
+    assert 0 <= w['blend'] <= 1 and pick in table.index and table.loc[pick, 'mse'] == table['mse'].min()
