@@ -30,14 +30,14 @@ from .transcripts import build_transcripts, encode_tracks, transcripts_from_fast
 
 # %% auto #0
 __all__ = ['log', 'ISOFORM_SETS', 'ENCODER_SIZES', 'ENCODER_FORMAT', 'OBS_COLUMNS', 'RIDGE_ALPHAS', 'PROBE_VERSION', 'DEV_FOLDS',
-           'load_isoform_set', 'load_isoform_sets', 'apply_homology', 'crop_tracks', 'IsoformDataset', 'collate_tracks',
-           'EncoderConfig', 'ChannelNorm', 'DilatedBlock', 'masked_pool', 'IsoformEncoder', 'dcl_loss',
-           'isoform_weights', 'GenePairSampler', 'mask_nucleotides', 'collate_pairs', 'ContrastiveModel', 'DCLLoss',
-           'pair_retrieval', 'ContrastiveConfig', 'pair_loader', 'save_encoder', 'load_encoder', 'pretrain', 'embed',
-           'write_embeddings', 'throughput', 'add_cli', 'gene_representatives', 'halflife_labels', 'probe_cv',
+           'LATER_SETTINGS', 'load_isoform_set', 'load_isoform_sets', 'apply_homology', 'crop_tracks', 'IsoformDataset',
+           'collate_tracks', 'EncoderConfig', 'ChannelNorm', 'DilatedBlock', 'masked_pool', 'IsoformEncoder',
+           'dcl_loss', 'isoform_weights', 'GenePairSampler', 'mask_nucleotides', 'collate_pairs', 'ContrastiveModel',
+           'DCLLoss', 'pair_retrieval', 'ContrastiveConfig', 'pair_loader', 'save_encoder', 'load_encoder', 'pretrain',
+           'embed', 'write_embeddings', 'throughput', 'add_cli', 'gene_representatives', 'halflife_labels', 'probe_cv',
            'sequence_features', 'PropertyRegressor', 'mse_loss', 'fit_predict', 'ProbeTask', 'probe_tasks', 'dev_task',
-           'probe_encoder', 'baseline_scores', 'config_hash', 'run_dir', 'pretrain_cached', 'random_encoder',
-           'benchmark', 'seed_scores', 'paired_differences', 'probe_table', 'ablation_table']
+           'task_features', 'probe_encoder', 'baseline_scores', 'config_hash', 'run_dir', 'pretrain_cached',
+           'random_encoder', 'benchmark', 'seed_scores', 'paired_differences', 'probe_table', 'ablation_table']
 
 # %% ../nbs/13_contrastive.ipynb #2966152f
 log = get_logger('contrastive')
@@ -745,6 +745,7 @@ class ProbeTask:
     kind: str  # 'regression' (Pearson r) | 'classification' (ROC-AUC)
     use_codon: bool | None = None  # None: the encoder's own setting; False hides the codon track (coding task)
     dev_folds: tuple = ()  # folds used to make design choices
+    members: pd.DataFrame | None = None  # gene-level task: features are the mean over these transcripts of each gene
 
 def probe_tasks(
     isoforms: pd.DataFrame,  # `load_isoform_sets()` (needs the chr17_region and sqanti3_uhr_chr22 sets)
@@ -758,7 +759,7 @@ def probe_tasks(
     reps = reps[reps.gene.isin(hl.index)]
     uhr = both[(both.source == 'sqanti3_uhr_chr22') & both.iso_exp.notna()]
     return {'half-life': ProbeTask(reps, hl.loc[reps.gene, 'halflife'].to_numpy(), hl.loc[reps.gene, 'fold'].to_numpy(),
-                                   'regression', None, DEV_FOLDS['half-life']),
+                                   'regression', None, DEV_FOLDS['half-life'], members=both[both.gene.isin(reps.gene)]),
             'expression': ProbeTask(uhr, np.log1p(uhr.iso_exp.to_numpy(float)), group_kfold(uhr.gene, 5),
                                     'regression', None, DEV_FOLDS['expression']),
             'coding': ProbeTask(both, both.cds_start.notna().to_numpy().astype(int), group_kfold(both.gene, 5),
@@ -772,6 +773,14 @@ def dev_task(
     return dataclasses.replace(task, table=task.table[keep], y=task.y[keep], folds=task.folds[keep])
 
 # %% ../nbs/13_contrastive.ipynb #2ce8e272
+def task_features(
+    X: pd.DataFrame,  # features, indexed by transcript id
+    task: ProbeTask,  # the task
+) -> np.ndarray:  # one row per row of `task.table`
+    "Each task row's features: its transcript's, or for a gene-level task the mean over the gene's `members`."
+    if task.members is None: return X.loc[task.table.index].to_numpy()
+    return X.loc[task.members.index].groupby(task.members.gene.to_numpy()).mean().loc[task.table.gene].to_numpy()
+
 def probe_encoder(
     encoder: IsoformEncoder,  # frozen encoder
     tasks: dict,  # name -> ProbeTask
@@ -783,14 +792,14 @@ def probe_encoder(
     "Linear-probe scores, per test fold, of one encoder on every task."
     X_of = {}  # tasks that see the same tracks share one embedding of the union of their transcripts
     for uc in dict.fromkeys(t.use_codon for t in tasks.values()):
-        tabs = [t.table for t in tasks.values() if t.use_codon == uc]
+        tabs = [t.table if t.members is None else t.members for t in tasks.values() if t.use_codon == uc]
         union = pd.concat(tabs)
         union = union[~union.index.duplicated()]
         E = embed(encoder, union, max_len=max_len, use_codon=uc, progress=False, pooling=pooling)
         X_of[uc] = pd.DataFrame(E.X, index=union.index)
     rows = []
     for name, t in tasks.items():
-        X = X_of[t.use_codon].loc[t.table.index].to_numpy()
+        X = task_features(X_of[t.use_codon], t)
         for frac in label_fractions:
             r = probe_cv(X, t.y, t.folds, t.table.gene.to_numpy(), t.kind, frac, seed=seed)
             rows.append(r.assign(task=name, label_fraction=frac, dev=r.fold.isin(t.dev_folds)))
@@ -802,8 +811,9 @@ def baseline_scores(
     "Ridge on hand-crafted sequence features and on log length alone, per task and fold."
     rows = []
     for name, t in tasks.items():
-        feats = {'sequence features': sequence_features(t.table, use_cds=t.use_codon is not False).to_numpy(),
-                 'length only': np.log1p(t.table[['length']].to_numpy(float))}
+        tab = t.table if t.members is None else t.members  # gene-level tasks: the same gene means as the encoders get
+        feats = {'sequence features': task_features(sequence_features(tab, use_cds=t.use_codon is not False), t),
+                 'length only': task_features(np.log1p(tab[['length']].astype(float)), t)}
         for model, X in feats.items():
             r = probe_cv(X, t.y, t.folds, t.table.gene.to_numpy(), t.kind)
             rows.append(r.assign(task=name, label_fraction=1.0, dev=r.fold.isin(t.dev_folds), model=model))
@@ -812,11 +822,16 @@ def baseline_scores(
 # %% ../nbs/13_contrastive.ipynb #e8f6703d
 def _hash(obj) -> str: return stable_hash(obj, 10)
 
+LATER_SETTINGS = {('train', 'adam_eps'): 1e-08}  # settings added after runs were cached -> the value that reproduces them
+
 def config_hash(
     cfg: ContrastiveConfig,  # a pretraining config (seed included)
 ) -> str:  # 10 hex digits
     "Stable hash of every setting of a run: the cache key of its checkpoints and probe scores."
-    return _hash(config_to_dict(cfg))
+    d = config_to_dict(cfg)
+    for (section, key), neutral in LATER_SETTINGS.items():  # a setting added later, at the value that reproduces the
+        if d.get(section, {}).get(key) == neutral: del d[section][key]  # earlier runs, keeps their key valid
+    return _hash(d)
 
 def run_dir(cfg: ContrastiveConfig, root: str | Path | None = None) -> Path:
     "Where the run of `cfg` lives: `root/<name>-<hash>` (root: `cache_dir('contrastive')/runs`)."
@@ -856,6 +871,7 @@ def benchmark(
     if tasks is None and not pretrain_only: tasks = probe_tasks(table)
     fracs = '-'.join(map(str, label_fractions))
     tkey = '' if pretrain_only else _hash({k: [t.kind, t.use_codon, list(map(str, t.table.index)), t.folds.tolist()]
+                                          + ([] if t.members is None else [list(map(str, t.members.index))])
                                           for k, t in tasks.items()})[:8]
     rows = []
     for label, c in arms.items():
