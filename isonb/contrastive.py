@@ -37,7 +37,8 @@ __all__ = ['log', 'ISOFORM_SETS', 'ENCODER_SIZES', 'ENCODER_FORMAT', 'OBS_COLUMN
            'embed', 'write_embeddings', 'throughput', 'add_cli', 'gene_representatives', 'halflife_labels', 'probe_cv',
            'sequence_features', 'PropertyRegressor', 'mse_loss', 'fit_predict', 'ProbeTask', 'probe_tasks', 'dev_task',
            'task_features', 'probe_encoder', 'baseline_scores', 'config_hash', 'run_dir', 'pretrain_cached',
-           'random_encoder', 'benchmark', 'seed_scores', 'paired_differences', 'probe_table', 'ablation_table']
+           'random_encoder', 'benchmark', 'seed_scores', 'paired_differences', 'probe_table', 'ablation_table',
+           'finetune_cv']
 
 # %% ../nbs/13_contrastive.ipynb #2966152f
 log = get_logger('contrastive')
@@ -957,3 +958,34 @@ def ablation_table(
     t = pd.DataFrame(rows).set_index(['arm', 'task'])
     order = list(dict.fromkeys(scores.arm))
     return t.reindex(pd.MultiIndex.from_product([order, list(dict.fromkeys(s.task))])).dropna(how='all')
+
+# %% ../nbs/13_contrastive.ipynb #42752cd9
+def finetune_cv(
+    cfg: ContrastiveConfig,  # the run (seed included): its pretrained encoder, or the random initialisation it starts from
+    task: ProbeTask,  # a regression task (one transcript per row of `task.table`)
+    init: str = 'pretrained',  # 'pretrained' (fine-tune) or 'random' (supervised from scratch)
+    train_cfg: TrainConfig | None = None,  # default: 10 epochs, cosine, lr 3e-4 (fine-tune) or 1e-3 (scratch)
+    table: pd.DataFrame | None = None,  # pretraining transcripts, if the run must be trained (`pretrain_cached`)
+    root: str | Path | None = None,  # run cache root
+    max_len: int = 2048,  # 3'-end crop
+) -> pd.DataFrame:  # one row per test fold: fold, dev, n_train, n_test, score (Pearson r)
+    "Fine-tune (or train from scratch) encoder + head per training fold and score each held-out fold."
+    if init not in ('pretrained', 'random'): raise ValueError(f"init must be 'pretrained' or 'random', got {init!r}")
+    if task.kind != 'regression': raise IsonbInputError("finetune_cv scores regression tasks (Pearson r)")
+    tc = train_cfg or TrainConfig(epochs=10, lr=3e-4 if init == 'pretrained' else 1e-3, weight_decay=0.01,
+                                  scheduler='cosine', warmup_epochs=1.0, progress=False, checkpoint=False)
+    tc = dataclasses.replace(tc, seed=cfg.seed)
+    key = _hash([config_to_dict(tc), max_len, list(map(str, task.table.index)), task.folds.tolist()])[:8]
+    p = run_dir(cfg, root)/f'finetune_{init}_{key}_v{PROBE_VERSION}.csv'
+    if p.exists(): return pd.read_csv(p)
+    rows = []
+    for f in tqdm(np.unique(task.folds), desc=f'{init} seed {cfg.seed}', leave=False):
+        tr, te = task.folds != f, task.folds == f
+        enc = pretrain_cached(cfg, table, root)[0] if init == 'pretrained' else random_encoder(cfg)
+        mu, sd = task.y[tr].mean(), task.y[tr].std() + 1e-8
+        pred = fit_predict(enc, task.table[tr], ((task.y[tr] - mu) / sd).astype(np.float32), task.table[te], tc, max_len)
+        rows.append({'fold': f, 'dev': f in task.dev_folds, 'n_train': int(tr.sum()), 'n_test': int(te.sum()),
+                     'score': float(pearson(task.y[te], pred, axis=None))})
+    r = pd.DataFrame(rows)
+    with atomic_path(p) as tmp: r.to_csv(tmp, index=False)
+    return r
