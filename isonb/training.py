@@ -444,6 +444,7 @@ def predict(
     outs = []
     for batch in tqdm(dl, desc='predict', leave=False, disable=not (self.cfg.progress and self.is_main)):
         with torch.no_grad(), self._autocast(): outs.append(to_cpu(model(to_device(batch, self.device))))
+    if not outs: raise ValueError("Trainer.predict got a loader with no batches (an empty dataset?)")
     return concat_batches(outs)
 
 # %% ../nbs/04_training.ipynb #2ae6c760
