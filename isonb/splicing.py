@@ -6,7 +6,7 @@ Docs: https://isonb.github.io/isonb/splicing.html.md"""
 
 # %% ../nbs/11_splicing.ipynb #94b631b0
 from __future__ import annotations
-import argparse, dataclasses, json, re, shutil, sys
+import argparse, dataclasses, itertools, json, re, shutil, sys
 from pathlib import Path
 
 import anndata
@@ -28,18 +28,18 @@ from .training import Trainer, TrainConfig
 __all__ = ['LAYOUTS', 'LAYOUT_LEN', 'DESIGN_COLUMNS', 'MEASURED_COLUMNS', 'YAG_LEN', 'CONSTRUCT_LEN', 'OLIGO_LEN', 'OLIGO_TRIM',
            'BG1_LEN', 'INDEX_LEN', 'INPUTS', 'DESIGN_SLICE', 'SITE_LEN', 'LIBRARY_TYPES', 'ORGANISMS',
            'SITE_LIST_COLUMNS', 'KMER_REGIONS', 'VERSION', 'TABLE_COLUMNS', 'GBM_NAME', 'HYBRID_NAME', 'BLEND_NAME',
-           'HYBRID_BLEND_NAME', 'BEST_NAME', 'detect_layout', 'standardize_table', 'read_splicing_table',
-           'construct_background', 'to_constructs', 'InputConfig', 'input_sequences', 'input_length', 'encode_library',
-           'similarity_clusters', 'SplitConfig', 'design_region', 'split_library', 'rebalance_index', 'construct_sites',
-           'wildtype_sites', 'pwm', 'pwm_score', 'SpliceHeuristic', 'table_features', 'sequence_features',
-           'splicing_features', 'feature_count', 'ModelConfig', 'ResidualBlock', 'SpliceCNN', 'n_params',
-           'SplicingConfig', 'table_path', 'loss_fn_for', 'efficiency_metrics', 'SplicingModel', 'model_inputs',
-           'fit_splicing', 'GBMConfig', 'SplicingGBM', 'fit_gbm', 'blend_weight', 'test_rows', 'baseline_predictions',
-           'is_constant', 'run_slug', 'model_size', 'split_fingerprint', 'fit_or_load', 'benchmark', 'summary_table',
-           'per_type_mse', 'cv_splits', 'out_of_fold', 'cv_choice', 'ensemble_name', 'smoothgrad', 'saliency',
-           'plot_saliency', 'add_cli', 'deeper_config', 'low_lr_config', 'hybrid_config', 'default_benchmark_models',
-           'default_blends', 'markdown_table', 'selected_on_validation', 'run_benchmark', 'best_config',
-           'cluster_bootstrap']
+           'HYBRID_BLEND_NAME', 'ALL_BLEND_NAME', 'BEST_NAME', 'detect_layout', 'standardize_table',
+           'read_splicing_table', 'construct_background', 'to_constructs', 'InputConfig', 'input_sequences',
+           'input_length', 'encode_library', 'similarity_clusters', 'SplitConfig', 'design_region', 'split_library',
+           'rebalance_index', 'construct_sites', 'wildtype_sites', 'pwm', 'pwm_score', 'SpliceHeuristic',
+           'table_features', 'sequence_features', 'splicing_features', 'feature_count', 'ModelConfig', 'ResidualBlock',
+           'SpliceCNN', 'n_params', 'SplicingConfig', 'table_path', 'loss_fn_for', 'efficiency_metrics',
+           'SplicingModel', 'model_inputs', 'fit_splicing', 'GBMConfig', 'SplicingGBM', 'fit_gbm', 'simplex_grid',
+           'blend_weights', 'test_rows', 'baseline_predictions', 'is_constant', 'run_slug', 'model_size',
+           'split_fingerprint', 'fit_or_load', 'benchmark', 'summary_table', 'per_type_mse', 'cv_folds', 'cv_splits',
+           'out_of_fold', 'cv_choice', 'ensemble_name', 'smoothgrad', 'saliency', 'plot_saliency', 'add_cli',
+           'deeper_config', 'low_lr_config', 'hybrid_config', 'default_benchmark_models', 'default_blends',
+           'markdown_table', 'selected_on_validation', 'run_benchmark', 'best_config', 'cluster_bootstrap']
 
 # %% ../nbs/11_splicing.ipynb #fbeb0f72
 LAYOUTS = {  # layout -> (id column, sequence column, 5'SS, BP, 3'SS index columns, offset added to the indices)
@@ -682,15 +682,26 @@ def fit_gbm(
     return SplicingGBM(cfg, est.fit(x, y[train]))
 
 # %% ../nbs/11_splicing.ipynb #5caf19ff
-def blend_weight(
-    p_a: np.ndarray,  # validation predictions of model a
-    p_b: np.ndarray,  # validation predictions of model b
-    y: np.ndarray,  # validation labels
-    grid: int = 21,  # weights tried, evenly from 0 to 1
-) -> float:  # weight w of b in (1 - w) * a + w * b with the lowest validation MSE
-    "Blend weight of model b chosen on validation by MSE."
-    ws = np.linspace(0, 1, grid)
-    return float(ws[int(np.argmin([metrics.mse(y, (1 - w) * p_a + w * p_b) for w in ws]))])
+def simplex_grid(
+    m: int,  # number of models
+    step: float = 0.05,  # grid spacing of each weight
+) -> np.ndarray:  # (n_vectors, m): every vector of m non-negative multiples of `step` summing to 1
+    "Every weight vector of a blend of m models on a grid of `step`."
+    n = round(1 / step)
+    rest = [c for c in itertools.product(range(n + 1), repeat=m - 1) if sum(c) <= n]
+    return np.array([(n - sum(c), *c) for c in rest], float) / n
+
+def blend_weights(
+    preds: np.ndarray,  # (n, m) predictions of m models (columns) on the choosing split
+    y: np.ndarray,  # (n,) labels of that split
+    step: float = 0.05,  # grid spacing of each weight
+) -> np.ndarray:  # (m,) the weights (non-negative, summing to 1) of the blend with the lowest MSE
+    "Blend weights chosen by MSE on the given predictions, over `simplex_grid`."
+    P, y = np.asarray(preds, float), np.asarray(y, float)
+    W = simplex_grid(P.shape[1], step)
+    A, b = P.T @ P / len(y), P.T @ y / len(y)  # MSE(w) = w'Aw - 2 w'b + mean(y^2)
+    mse = np.einsum('ij,jk,ik->i', W, A, W) - 2 * W @ b + y @ y / len(y)
+    return W[int(np.argmin(mse))]
 
 # %% ../nbs/11_splicing.ipynb #81885dd3
 def test_rows(lib: pd.DataFrame, split: pd.DataFrame, side: str = 'test') -> np.ndarray:
@@ -764,8 +775,8 @@ def benchmark(
     lib: pd.DataFrame | None = None,  # standard frame (read from the first config's table if None)
     split: pd.DataFrame | None = None,  # split (from the first config's split settings if None)
     run_dir: str | Path | None = None,  # keep/reuse trained models in run_dir/<model>/seed<k> (None: keep nothing)
-    blends: dict[str, tuple[str, str]] | None = None,  # blend name -> (model a, model b): weight of b chosen on validation
-    weights: dict[str, float] | None = None,  # blend name -> weight of b chosen elsewhere (`cv_choice`); None: on validation
+    blends: dict[str, tuple[str, ...]] | None = None,  # blend name -> its models: weights chosen on validation
+    weights: dict[str, np.ndarray] | None = None,  # blend name -> its models' weights chosen elsewhere (`cv_choice`); None: on validation
 ) -> tuple:  # test scores, test predictions, {name: first-seed model}, validation scores
     "Train and score every model for every seed on one held-out test split, with the baselines, ensembles and blends."
     from tqdm.auto import tqdm
@@ -793,19 +804,18 @@ def benchmark(
         preds[(e, 'ens')], vpreds[(e, 'ens')] = ens(preds, name), ens(vpreds, name)
         rows.append(_score_row(e, 'ens', preds[(e, 'ens')], y, n_params=len(seeds) * size[name]))
         vrows.append(_score_row(e, 'ens', vpreds[(e, 'ens')], y_va, n_params=len(seeds) * size[name]))
-    for bname, (a, b) in (blends or {}).items():
-        w = (weights[bname] if weights is not None  # out-of-fold choice, or on the ensembles' validation predictions
-             else blend_weight(ens(vpreds, a), ens(vpreds, b), y_va))
-        for seed in seeds:  # one member of each, same weight
-            p = (1 - w) * preds[(a, seed)] + w * preds[(b, seed)]; preds[(bname, seed)] = p
-            rows.append(_score_row(bname, seed, p, y, n_params=size[a] + size[b], weight=w))
-            vrows.append(_score_row(bname, seed, (1 - w) * vpreds[(a, seed)] + w * vpreds[(b, seed)], y_va,
-                                    n_params=size[a] + size[b], weight=w))
-        e = f'{bname} + {len(seeds)}+{len(seeds)}-member ensemble'
-        preds[(e, 'ens')] = p = (1 - w) * ens(preds, a) + w * ens(preds, b)
-        rows.append(_score_row(e, 'ens', p, y, n_params=len(seeds) * (size[a] + size[b]), weight=w))
-        vrows.append(_score_row(e, 'ens', (1 - w) * ens(vpreds, a) + w * ens(vpreds, b), y_va,
-                                n_params=len(seeds) * (size[a] + size[b]), weight=w))
+    for bname, members in (blends or {}).items():
+        w = (np.asarray(weights[bname], float) if weights is not None  # out-of-fold choice, or on the ensembles' validation
+             else blend_weights(np.column_stack([ens(vpreds, m) for m in members]), y_va))  # predictions
+        mix = lambda d, s: sum(wi * (d[(m, s)] if s != 'ens' else ens(d, m)) for m, wi in zip(members, w))
+        extra = {'n_params': sum(size[m] for m, wi in zip(members, w) if wi > 0),
+                 'weights': tuple(round(float(wi), 4) for wi in w)}
+        for seed in seeds:  # one member of each, same weights
+            preds[(bname, seed)] = p = mix(preds, seed)
+            rows.append(_score_row(bname, seed, p, y, **extra)); vrows.append(_score_row(bname, seed, mix(vpreds, seed), y_va, **extra))
+        e, extra['n_params'] = ensemble_name(bname, len(seeds), blends), len(seeds) * extra['n_params']
+        preds[(e, 'ens')] = p = mix(preds, 'ens')
+        rows.append(_score_row(e, 'ens', p, y, **extra)); vrows.append(_score_row(e, 'ens', mix(vpreds, 'ens'), y_va, **extra))
     pred = pd.DataFrame({f'{m}|{s}': v for (m, s), v in preds.items()}, index=lib.index[te])
     return pd.DataFrame(rows), pred, first_models, pd.DataFrame(vrows)
 
@@ -852,16 +862,25 @@ def per_type_mse(
     return pd.DataFrame(rows)
 
 # %% ../nbs/11_splicing.ipynb #9d5cc883
+def cv_folds(
+    split: pd.DataFrame,  # `split_library` result
+    k: int = 5,  # folds over the training clusters
+    seed: int = 0,  # fold assignment seed
+) -> np.ndarray:  # fold of each construct (0..k-1; -1 outside the training split)
+    "Grouped k-fold assignment of the training clusters (whole clusters per fold)."
+    tr = split['split'].eq('train').to_numpy()
+    fold = np.full(len(split), -1)
+    fold[tr] = group_kfold(split['cluster'].to_numpy()[tr], k, seed)
+    return fold
+
 def cv_splits(
     split: pd.DataFrame,  # `split_library` result
     k: int = 5,  # folds over the training clusters
     seed: int = 0,  # fold assignment seed
 ) -> list[pd.DataFrame]:  # one split per fold: that fold's clusters 'test', other training clusters 'train', val kept, test 'none'
     "Grouped k-fold splits of the training clusters, for out-of-fold predictions."
-    side = split['split'].to_numpy()
+    side, fold = split['split'].to_numpy(), cv_folds(split, k, seed)
     tr = side == 'train'
-    fold = np.full(len(split), -1)
-    fold[tr] = group_kfold(split['cluster'].to_numpy()[tr], k, seed)
     out = []
     for f in range(k):
         s = split.copy()
@@ -894,14 +913,23 @@ def out_of_fold(
 def cv_choice(
     oof: pd.DataFrame,  # `out_of_fold` predictions
     y: np.ndarray,  # their labels
-    blends: dict[str, tuple[str, str]],  # blend name -> (model a, model b)
-) -> tuple[dict, pd.DataFrame, str]:  # blend weights, out-of-fold scores of every candidate, the pick (lowest MSE)
-    "Blend weights and the comparison's pick, both by out-of-fold MSE."
-    weights = {b: blend_weight(oof[a].to_numpy(), oof[c].to_numpy(), y) for b, (a, c) in blends.items()}
+    blends: dict[str, tuple[str, ...]],  # blend name -> its models
+    folds: np.ndarray | None = None,  # fold of each row: blends are then scored with weights chosen on the other folds
+) -> tuple[dict, pd.DataFrame, str]:  # blend weights (on all rows), out-of-fold scores of every candidate, the pick
+    """Blend weights, and the comparison's pick by out-of-fold MSE; with `folds`, a blend's score uses weights chosen
+    without the fold being scored, so blends of more models get no head start from their extra freedom."""
+    P = {b: oof[list(ms)].to_numpy() for b, ms in blends.items()}
+    weights = {b: blend_weights(P[b], y) for b in blends}
     cand = {n: oof[n].to_numpy() for n in oof.columns}
-    cand.update({b: (1 - weights[b]) * oof[a].to_numpy() + weights[b] * oof[c].to_numpy() for b, (a, c) in blends.items()})
+    for b in blends:
+        if folds is None: cand[b] = P[b] @ weights[b]; continue
+        cand[b] = np.empty(len(y))
+        for f in np.unique(folds):
+            o = folds == f
+            cand[b][o] = P[b][o] @ blend_weights(P[b][~o], y[~o])
     table = pd.DataFrame({n: efficiency_metrics(p, y) for n, p in cand.items()}).T
-    table['weight'] = pd.Series(weights)
+    for b, ms in blends.items():
+        for m, wi in zip(ms, weights[b]): table.loc[b, f'weight: {m}'] = wi
     return weights, table, str(table['mse'].astype(float).idxmin())
 
 def ensemble_name(
@@ -910,7 +938,8 @@ def ensemble_name(
     blends: dict,  # the comparison's blends
 ) -> str:  # the name `benchmark` gives that method's ensemble
     "Row name of a model's seed ensemble, or of a blend's ensemble-of-ensembles, in `benchmark`'s tables."
-    return f'{method} + {n_seeds}+{n_seeds}-member ensemble' if method in blends else f'{method} + {n_seeds}-seed ensemble'
+    if method in blends: return f"{method} + {'+'.join([str(n_seeds)] * len(blends[method]))}-member ensemble"
+    return f'{method} + {n_seeds}-seed ensemble'
 
 # %% ../nbs/11_splicing.ipynb #e5b95641
 def smoothgrad(
@@ -974,9 +1003,9 @@ def _cmd_predict(a):
 
 def _cmd_benchmark(a):
     res = run_benchmark(a.out, seeds=tuple(range(a.seeds)), configs=a.config or None, reuse=not a.fresh, cv=a.cv)
-    w = res['scores'].dropna(subset=['weight']).groupby('method', sort=False)['weight'].first() if 'weight' in res['scores'] else {}
     print(markdown_table(res['table'][TABLE_COLUMNS])
-          + ''.join(f"weight of the second model in {m!r}: {v:.2f} (chosen by {res['chosen_by']})\n" for m, v in dict(w).items())
+          + ''.join(f"weights in {b!r} (chosen by {res['chosen_by']}): " + ', '.join(f'{m} {wi:.2f}' for m, wi in w.items()) + '\n'
+                    for b, w in res['weights'].items())
           + f"the comparison's pick (chosen by {res['chosen_by']}, before the test split is scored): {res['selected']}\n"
           + f"wrote {a.out} (validation scores in val_table.csv{', out-of-fold scores in cv_table.csv' if a.cv else ''})")
 
@@ -1023,6 +1052,7 @@ GBM_NAME = 'gradient boosting on features (design annotations + k-mers)'
 HYBRID_NAME = 'hybrid: dilated CNN + design features before the output layer'
 BLEND_NAME = 'blend: dilated CNN + gradient boosting'
 HYBRID_BLEND_NAME = 'blend: hybrid + gradient boosting'
+ALL_BLEND_NAME = 'blend: all five models'
 
 def hybrid_config() -> SplicingConfig:
     "`best_config` with the design features (`splicing_features`) joined before its output layer."
@@ -1035,9 +1065,10 @@ def default_benchmark_models() -> dict[str, SplicingConfig | GBMConfig]:
             'deeper residual CNN (3 blocks, windows, sigmoid output)': deeper_config(),
             BEST_NAME: best_config(), GBM_NAME: GBMConfig(), HYBRID_NAME: hybrid_config()}
 
-def default_blends() -> dict[str, tuple[str, str]]:
-    "Blends of the default comparison: the dilated CNN, and the hybrid, each with gradient boosting."
-    return {BLEND_NAME: (BEST_NAME, GBM_NAME), HYBRID_BLEND_NAME: (HYBRID_NAME, GBM_NAME)}
+def default_blends() -> dict[str, tuple[str, ...]]:
+    "Blends of the default comparison: the dilated CNN and the hybrid each with gradient boosting, and all five models."
+    return {BLEND_NAME: (BEST_NAME, GBM_NAME), HYBRID_BLEND_NAME: (HYBRID_NAME, GBM_NAME),
+            ALL_BLEND_NAME: tuple(default_benchmark_models())}
 
 def markdown_table(df: pd.DataFrame) -> str:
     "A DataFrame as a GitHub markdown table (index included)."
@@ -1087,7 +1118,7 @@ def run_benchmark(
     configs: list[str] | None = None,  # model config YAMLs (SplicingConfig); default `default_benchmark_models()`
     reuse: bool = True,  # keep trained models in out_dir/runs and reuse those trained with the same config
     cv: int = 5,  # choose blend weights and the pick on k-fold out-of-fold predictions over the training clusters (0: on validation)
-) -> dict:  # table, val_table, cv_table, selected, scores, val_scores, pred, per_type, figures
+) -> dict:  # table, val_table, cv_table, weights, selected, scores, val_scores, pred, per_type, figures
     "The whole held-out comparison in one call: tables, per-type MSE figure, saliency figure, written to `out_dir`."
     out = Path(out_dir)
     models = ({Path(c).stem: load_config(SplicingConfig, c) for c in configs} if configs else default_benchmark_models())
@@ -1099,9 +1130,12 @@ def run_benchmark(
     weights, cv_table, oof = None, None, None
     if cv:
         oof, y_oof = out_of_fold(models, lib, split, cv, run_dir=out/'runs')
-        weights, cv_table, pick = cv_choice(oof, y_oof, blends)
+        folds = cv_folds(split, cv)[test_rows(lib, split, 'train')]
+        weights, cv_table, pick = cv_choice(oof, y_oof, blends, folds)
     scores, pred, seed0, val_scores = benchmark(models, seeds, lib, split, run_dir=out/'runs', blends=blends, weights=weights)
     table, val_table, pt = summary_table(scores), summary_table(val_scores), per_type_mse(pred, lib)
+    used = scores[scores.method.isin(blends)].groupby('method', sort=False)['weights'].first()  # the weights each blend used
+    weights = {b: pd.Series(used[b], index=list(ms)) for b, ms in blends.items()}
     best = ensemble_name(pick, len(seeds), blends) if cv else selected_on_validation(val_table)
     shown = [m for m in table.index if 'ensemble' not in m and not m.startswith(('random', *blends))]
     shown += [best] + [m for m in table.index if m.startswith(tuple(blends)) and 'ensemble' in m and m != best]
@@ -1116,7 +1150,7 @@ def run_benchmark(
     with atomic_write(out/'per_type_mse.csv') as f: pt.to_csv(f, index=False)
     for name, fig in figs.items():
         with atomic_path(out/f'{name}.png') as tmp: fig.savefig(tmp, dpi=120, format='png')
-    return {'table': table, 'val_table': val_table, 'cv_table': cv_table, 'oof': oof, 'selected': best,
+    return {'table': table, 'val_table': val_table, 'cv_table': cv_table, 'weights': weights, 'oof': oof, 'selected': best,
             'chosen_by': f'{cv}-fold out-of-fold MSE' if cv else 'validation MSE', 'scores': scores,
             'val_scores': val_scores, 'pred': pred, 'per_type': pt, 'figures': figs, 'lib': lib, 'split': split}
 

@@ -164,13 +164,15 @@ def test_gbm_fits_and_predicts_in_range(library, tmp_path):
     np.testing.assert_allclose(SplicingGBM.load(m.save(tmp_path / 'gbm')).predict(lib.iloc[te]), p)
 
 
-def test_blend_weight_is_chosen_on_the_given_split():
+def test_blend_weights_are_chosen_on_the_given_split():
     import numpy as np
-    from isonb.splicing import blend_weight
+    from isonb.splicing import blend_weights
     y = np.array([0.0, 0.2, 0.9, 0.4])
-    assert blend_weight(np.zeros(4), y, y) == 1.0
-    assert blend_weight(y, np.full(4, 0.5), y) == 0.0
-    assert abs(blend_weight(y + 0.2, y - 0.2, y) - 0.5) < 1e-12
+    assert blend_weights(np.column_stack([np.zeros(4), y]), y).tolist() == [0.0, 1.0]
+    assert blend_weights(np.column_stack([y, np.full(4, 0.5)]), y).tolist() == [1.0, 0.0]
+    np.testing.assert_allclose(blend_weights(np.column_stack([y + 0.2, y - 0.2]), y), [0.5, 0.5])
+    w = blend_weights(np.column_stack([y + 0.2, np.full(4, 0.3), y - 0.2, y + 0.2]), y)
+    assert w[1] == 0 and abs(w.sum() - 1) < 1e-12 and abs(w[0] + w[3] - 0.5) < 1e-12
 
 
 def test_fit_or_load_reuses_only_on_the_same_split(library, tmp_path):
@@ -189,12 +191,15 @@ def test_fit_or_load_reuses_only_on_the_same_split(library, tmp_path):
 def test_out_of_fold_predicts_every_training_construct_once(library, tmp_path):
     "Out-of-fold predictions cover the labelled training constructs; fold models never see the test split."
     import numpy as np
-    from isonb.splicing import GBMConfig, cv_choice, cv_splits, out_of_fold, test_rows
+    from isonb.splicing import GBMConfig, cv_choice, cv_folds, cv_splits, out_of_fold, test_rows
     lib, split = library
     oof, y = out_of_fold({'gbm': GBMConfig(max_iter=5)}, lib, split, k=3, run_dir=tmp_path)
     assert len(oof) == len(y) == len(test_rows(lib, split, 'train')) and oof['gbm'].notna().all()
     np.testing.assert_array_equal(y, lib['splicing_eff'].to_numpy()[test_rows(lib, split, 'train')])
     assert all(s['split'][split['split'].eq('test').to_numpy()].eq('none').all() for s in cv_splits(split, 3))
     assert len(list((tmp_path / 'cv' / 'gbm').glob('fold*/split.txt'))) == 3
-    w, table, pick = cv_choice(oof.assign(flat=float(np.mean(y))), y, {'blend': ('gbm', 'flat')})
-    assert 0 <= w['blend'] <= 1 and pick in table.index and table.loc[pick, 'mse'] == table['mse'].min()
+    folds = cv_folds(split, 3)[test_rows(lib, split, 'train')]
+    assert sorted(np.unique(folds)) == [0, 1, 2]
+    w, table, pick = cv_choice(oof.assign(flat=float(np.mean(y))), y, {'blend': ('gbm', 'flat')}, folds)
+    assert abs(w['blend'].sum() - 1) < 1e-12 and (w['blend'] >= 0).all()
+    assert pick in table.index and table.loc[pick, 'mse'] == table['mse'].min()
