@@ -19,7 +19,7 @@ from torch import nn, Tensor
 from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
-from .core import (apply_overrides, atomic_path, cache_dir, config_to_dict, data_dir, get_logger, load_config, stable_hash,
+from .core import (apply_overrides, atomic_path, cache_dir, config_key, config_to_dict, data_dir, get_logger, load_config, stable_hash,
                         save_config, seed_everything)
 from .data import IsonbInputError, strip_version
 from .loaders import assert_no_leakage, group_kfold, group_split
@@ -30,11 +30,11 @@ from .transcripts import build_transcripts, encode_tracks, transcripts_from_fast
 
 # %% auto #0
 __all__ = ['log', 'ISOFORM_SETS', 'ENCODER_SIZES', 'ENCODER_FORMAT', 'OBS_COLUMNS', 'RIDGE_ALPHAS', 'PROBE_VERSION', 'DEV_FOLDS',
-           'LATER_SETTINGS', 'load_isoform_set', 'load_isoform_sets', 'apply_homology', 'crop_tracks', 'IsoformDataset',
-           'collate_tracks', 'EncoderConfig', 'ChannelNorm', 'DilatedBlock', 'masked_pool', 'IsoformEncoder',
-           'dcl_loss', 'isoform_weights', 'GenePairSampler', 'mask_nucleotides', 'collate_pairs', 'ContrastiveModel',
-           'DCLLoss', 'pair_retrieval', 'ContrastiveConfig', 'pair_loader', 'save_encoder', 'load_encoder', 'pretrain',
-           'embed', 'write_embeddings', 'throughput', 'add_cli', 'gene_representatives', 'halflife_labels', 'probe_cv',
+           'load_isoform_set', 'load_isoform_sets', 'apply_homology', 'crop_tracks', 'IsoformDataset', 'collate_tracks',
+           'EncoderConfig', 'ChannelNorm', 'DilatedBlock', 'masked_pool', 'IsoformEncoder', 'dcl_loss',
+           'isoform_weights', 'GenePairSampler', 'mask_nucleotides', 'collate_pairs', 'ContrastiveModel', 'DCLLoss',
+           'pair_retrieval', 'ContrastiveConfig', 'pair_loader', 'save_encoder', 'load_encoder', 'pretrain', 'embed',
+           'write_embeddings', 'throughput', 'add_cli', 'gene_representatives', 'halflife_labels', 'probe_cv',
            'sequence_features', 'PropertyRegressor', 'mse_loss', 'fit_predict', 'ProbeTask', 'probe_tasks', 'dev_task',
            'task_features', 'probe_encoder', 'baseline_scores', 'config_hash', 'run_dir', 'pretrain_cached',
            'random_encoder', 'benchmark', 'seed_scores', 'paired_differences', 'probe_table', 'ablation_table',
@@ -823,16 +823,11 @@ def baseline_scores(
 # %% ../nbs/13_contrastive.ipynb #e8f6703d
 def _hash(obj) -> str: return stable_hash(obj, 10)
 
-LATER_SETTINGS = {('train', 'adam_eps'): 1e-08}  # settings added after runs were cached -> the value that reproduces them
-
 def config_hash(
     cfg: ContrastiveConfig,  # a pretraining config (seed included)
 ) -> str:  # 10 hex digits
     "Stable hash of every setting of a run: the cache key of its checkpoints and probe scores."
-    d = config_to_dict(cfg)
-    for (section, key), neutral in LATER_SETTINGS.items():  # a setting added later, at the value that reproduces the
-        if d.get(section, {}).get(key) == neutral: del d[section][key]  # earlier runs, keeps their key valid
-    return _hash(d)
+    return _hash(config_key(cfg))  # settings added later, at their neutral default, leave the key as it was
 
 def run_dir(cfg: ContrastiveConfig, root: str | Path | None = None) -> Path:
     "Where the run of `cfg` lives: `root/<name>-<hash>` (root: `cache_dir('contrastive')/runs`)."
@@ -884,7 +879,7 @@ def benchmark(
             for init, e in (('pretrained', enc), ('random', None)):
                 # random init depends only on the encoder config and the seed: arms that share them share its scores
                 where = run_dir(cfg, root) if init == 'pretrained' else \
-                    Path(root or cache_dir('contrastive')/'runs')/'random_init'/f"{_hash(config_to_dict(cfg.encoder))}-seed{s}"
+                    Path(root or cache_dir('contrastive')/'runs')/'random_init'/f"{_hash(config_key(cfg.encoder))}-seed{s}"
                 p = where/f'probe_{init}_{pooling}_f{fracs}_t{tkey}_v{PROBE_VERSION}.csv'
                 if p.exists(): r = pd.read_csv(p)
                 else:
@@ -975,7 +970,7 @@ def finetune_cv(
     tc = train_cfg or TrainConfig(epochs=10, lr=3e-4 if init == 'pretrained' else 1e-3, weight_decay=0.01,
                                   scheduler='cosine', warmup_epochs=1.0, progress=False, checkpoint=False)
     tc = dataclasses.replace(tc, seed=cfg.seed)
-    key = _hash([config_to_dict(tc), max_len, list(map(str, task.table.index)), task.folds.tolist()])[:8]
+    key = _hash([config_key(tc), max_len, list(map(str, task.table.index)), task.folds.tolist()])[:8]
     p = run_dir(cfg, root)/f'finetune_{init}_{key}_v{PROBE_VERSION}.csv'
     if p.exists(): return pd.read_csv(p)
     rows = []

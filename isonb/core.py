@@ -16,8 +16,8 @@ import yaml
 
 # %% auto #0
 __all__ = ['DataNotFoundError', 'repo_root', 'data_dir', 'cache_dir', 'atomic_path', 'atomic_write', 'config_from_dict',
-           'config_to_dict', 'stable_hash', 'apply_overrides', 'load_config', 'save_config', 'seed_everything',
-           'get_device', 'get_logger']
+           'config_to_dict', 'stable_hash', 'later_field', 'config_key', 'apply_overrides', 'load_config',
+           'save_config', 'seed_everything', 'get_device', 'get_logger']
 
 # %% ../nbs/00_core.ipynb #bb6fb614
 class DataNotFoundError(FileNotFoundError):
@@ -125,6 +125,26 @@ def stable_hash(
     "Hash that is the same across processes and machines (SHA-1 of sorted-key JSON): cache keys of runs and results."
     import hashlib, json
     return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:n]
+
+# %% ../nbs/00_core.ipynb #c0a7e1d3
+def later_field(
+    default,  # the value that reproduces what the code did before the field existed
+    **kwargs,  # passed on to `dataclasses.field`
+):
+    "A config field added after results were cached: left out of `config_key` while it holds `default`."
+    return dataclasses.field(default=default, metadata={'isonb_later': True}, **kwargs)
+
+def config_key(
+    cfg,  # a dataclass config (nested dataclasses are walked too)
+) -> dict:  # `config_to_dict(cfg)` without the `later_field`s that hold their default
+    "What a cache key hashes: the config as a dict, minus settings added later that are at their neutral default."
+    def drop(c, d):
+        for f in dataclasses.fields(c):
+            v = getattr(c, f.name)
+            if f.metadata.get('isonb_later') and v == f.default: d.pop(f.name)
+            elif dataclasses.is_dataclass(v) and not isinstance(v, type): drop(v, d[f.name])
+        return d
+    return drop(cfg, config_to_dict(cfg))
 
 # %% ../nbs/00_core.ipynb #9b6eb859
 def _coerce(value: str, current):

@@ -16,7 +16,7 @@ from torch import nn, Tensor
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from .core import atomic_path, atomic_write, config_to_dict, config_from_dict, get_logger, seed_everything, data_dir, stable_hash
+from .core import atomic_path, atomic_write, config_key, config_to_dict, config_from_dict, get_logger, seed_everything, data_dir, stable_hash
 from .data import IsonbInputError
 from .go import HierarchyMax
 from .loaders import group_split, assert_no_leakage
@@ -726,7 +726,7 @@ class Method:
     cfg: FunctionConfig | None = None  # model settings ('mil*'; its seed is replaced by the run's seed)
     features: dict | None = None  # model branch -> feature key in the bags (default: the branches' own names); 'logreg': {'x': key}
 
-    def key(self) -> dict: return {'kind': self.kind, 'cfg': None if self.cfg is None else config_to_dict(self.cfg), 'features': self.features}
+    def key(self) -> dict: return {'kind': self.kind, 'cfg': None if self.cfg is None else config_key(self.cfg), 'features': self.features}
 
 def _select(bags: IsoformBags, cfg: FunctionConfig, features: dict | None) -> IsoformBags:
     "Bags holding just the feature tensors the model's branches use (renamed per `features`)."
@@ -1099,7 +1099,7 @@ def run_experiment(
     cfg = load_config(FunctionConfig, path, list(overrides))
     if experiment == 'isoresolve':
         data = read_isoresolve(data_dir('function/isoresolve_mouse'))
-        return cached_table('isoresolve', {'cfg': config_to_dict(cfg), 'seeds': list(seeds)},
+        return cached_table('isoresolve', {'cfg': config_key(cfg), 'seeds': list(seeds)},
                             lambda: isoresolve_cv(data, cfg, seeds=tuple(seeds)), refresh)
     if experiment in _SET_NAMES:
         data = isoform_set_bags(_SET_NAMES[experiment])

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn, Tensor
 from tqdm import tqdm
 
-from .core import atomic_path, data_dir, get_logger, load_config, save_config, seed_everything, stable_hash
+from .core import atomic_path, config_key, data_dir, get_logger, load_config, save_config, seed_everything, stable_hash
 from .data import IsonbInputError, strip_version
 from .loaders import assert_no_leakage, group_split
 from .metrics import nan_mean, pearson, r2, spearman
@@ -707,7 +707,7 @@ def predict_multimodal(
 
 # %% ../nbs/14_multimodal.ipynb #2b70c86d
 def _config_key(run: MultiModalRunConfig, variants: dict) -> str:
-    d = dataclasses.asdict(run) | {'variants': {k: dataclasses.asdict(v) for k, v in variants.items()}}
+    d = config_key(run) | {'variants': {k: config_key(v) for k, v in variants.items()}}
     for k in ('out_dir', 'seeds', 'ablations'): d.pop(k)  # rows are per seed and per variant: these only say which to run
     d['train'].pop('progress')
     return stable_hash(d, 12)

@@ -18,7 +18,7 @@ from torch import nn
 
 from . import metrics
 from .core import (atomic_path, atomic_write, cache_dir, data_dir, get_logger, load_config, save_config, seed_everything,
-                        stable_hash, config_from_dict, config_to_dict)
+                        stable_hash, config_from_dict, config_key, config_to_dict)
 from .data import IsonbInputError
 from .loaders import AnnDataset, assert_no_leakage, group_kfold, make_loader, stratified_split
 from .sequence import kmer_counts, one_hot, validate_sequences, windows
@@ -728,7 +728,7 @@ def is_constant(
     p = np.asarray(p, float)
     return bool(np.ptp(p) <= tol) if len(p) else True
 
-def _cfg_key(cfg: SplicingConfig) -> str: return json.dumps(dataclasses.asdict(cfg), sort_keys=True, default=str)
+def _cfg_key(cfg: SplicingConfig) -> str: return json.dumps(config_key(cfg), sort_keys=True, default=str)
 
 def run_slug(name: str) -> str:
     "A directory name for a display name."

@@ -19,7 +19,7 @@ from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, Itera
 from fastcore.basics import patch
 from tqdm import tqdm
 
-from .core import atomic_path, atomic_write, config_to_dict, get_device, get_logger, save_config, seed_everything
+from .core import atomic_path, atomic_write, config_to_dict, get_device, get_logger, later_field, save_config, seed_everything
 
 # %% auto #0
 __all__ = ['CKPT_FORMAT', 'CKPT_VERSION', 'TrainConfig', 'to_device', 'to_cpu', 'batch_size', 'concat_batches', 'epoch_seed',
@@ -33,7 +33,7 @@ class TrainConfig:
     epochs: int = 20  # maximum number of epochs
     lr: float = 1e-3  # (peak) learning rate of AdamW
     weight_decay: float = 0.01  # AdamW decoupled weight decay, on weight matrices only (not biases or norm scales)
-    adam_eps: float = 1e-8  # AdamW's epsilon (torch's default); larger (scVI: 0.01) damps steps driven by tiny, noisy gradients
+    adam_eps: float = later_field(1e-8)  # AdamW's epsilon (torch's default); larger (scVI: 0.01) damps steps driven by tiny, noisy gradients
     grad_clip: float = 1.0  # clip the global gradient norm to this; 0 disables clipping
     scheduler: str = 'none'  # 'none' | 'cosine' | 'onecycle' (per step) | 'plateau' (per epoch, on `monitor`)
     warmup_epochs: float = 0.0  # linear warm-up, in (fractional) epochs; 'onecycle' uses it as its rising phase
