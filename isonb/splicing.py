@@ -627,7 +627,7 @@ class GBMConfig:
     learning_rate: float = 0.05  # shrinkage
     max_iter: int = 500  # boosting rounds (trees)
     max_leaf_nodes: int = 31  # leaves per tree
-    max_features: float = 0.5  # fraction of features each split considers
+    max_features: float = 0.25  # fraction of features each split considers (chosen out of fold)
     seed: int = 0  # feature-subsampling seed
     max_train: int = 0  # use at most this many training constructs (0: all); for quick tests
 
@@ -1055,9 +1055,9 @@ HYBRID_BLEND_NAME = 'blend: hybrid + gradient boosting'
 ALL_BLEND_NAME = 'blend: all five models'
 
 def hybrid_config() -> SplicingConfig:
-    "`best_config` with the design features (`splicing_features`) joined before its output layer."
+    "`best_config` with 32 channels (chosen out of fold) and the design features (`splicing_features`) joined before its output layer."
     b = best_config()
-    return dataclasses.replace(b, model=dataclasses.replace(b.model, n_features=feature_count()))
+    return dataclasses.replace(b, model=dataclasses.replace(b.model, channels=32, n_features=feature_count()))
 
 def default_benchmark_models() -> dict[str, SplicingConfig | GBMConfig]:
     "The comparison: the published CNN (ReLU output, as published), a deeper variant, this notebook's CNN, GBM, hybrid."
