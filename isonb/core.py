@@ -127,21 +127,27 @@ def stable_hash(
     return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:n]
 
 # %% ../nbs/00_core.ipynb #c0a7e1d3
+_SAME = object()
+
 def later_field(
-    default,  # the value that reproduces what the code did before the field existed
+    default,  # the field's default for new configs
+    before=_SAME,  # the value that reproduces what the code did before the field existed (default: `default`)
     **kwargs,  # passed on to `dataclasses.field`
 ):
-    "A config field added after results were cached: left out of `config_key` while it holds `default`."
-    return dataclasses.field(default=default, metadata={'isonb_later': True}, **kwargs)
+    "A config field added after results were cached: left out of `config_key` while it holds `before`."
+    return dataclasses.field(default=default, metadata={'isonb_later': True,
+                                                        'isonb_before': default if before is _SAME else before}, **kwargs)
+
+def _before(f: dataclasses.Field): return f.metadata.get('isonb_before', f.default)
 
 def config_key(
     cfg,  # a dataclass config (nested dataclasses are walked too)
-) -> dict:  # `config_to_dict(cfg)` without the `later_field`s that hold their default
+) -> dict:  # `config_to_dict(cfg)` without the `later_field`s that hold their `before` value
     "What a cache key hashes: the config as a dict, minus settings added later that are at their neutral default."
     def drop(c, d):
         for f in dataclasses.fields(c):
             v = getattr(c, f.name)
-            if f.metadata.get('isonb_later') and v == f.default: d.pop(f.name)
+            if f.metadata.get('isonb_later') and v == _before(f): d.pop(f.name)
             elif dataclasses.is_dataclass(v) and not isinstance(v, type): drop(v, d[f.name])
         return d
     return drop(cfg, config_to_dict(cfg))
@@ -184,6 +190,7 @@ def load_config(
     cls: type,  # dataclass type of the config
     path: str | Path | None = None,  # YAML file (optional)
     overrides: list[str] | None = None,  # dotted key=value strings applied after the file
+    saved: bool = False,  # `path` was written by `save_config` with a model: fields it lacks take their `before` value
 ):
     "Config `cls` from defaults, then the YAML file at `path`, then `overrides`."
     cfg = cls()
@@ -192,8 +199,20 @@ def load_config(
         if not p.exists(): raise FileNotFoundError(f"Config file {p} does not exist")
         d = yaml.safe_load(p.read_text()) or {}
         if not isinstance(d, dict): raise ValueError(f"Config file {p} must hold a mapping at top level")
-        cfg = config_from_dict(cls, {**config_to_dict(cfg), **_deep_merge(config_to_dict(cfg), d)})
+        base = _before_dict(cls) if saved else config_to_dict(cfg)
+        cfg = config_from_dict(cls, _deep_merge(base, d))
     return apply_overrides(cfg, overrides)
+
+def _before_dict(cls) -> dict:
+    "`config_to_dict(cls())` with every `later_field` at its `before` value (what a config saved before it meant)."
+    d = config_to_dict(cls())
+    def walk(c, d):
+        for f in dataclasses.fields(c):
+            v = getattr(c, f.name)
+            if f.metadata.get('isonb_later'): d[f.name] = _before(f)
+            elif dataclasses.is_dataclass(v) and not isinstance(v, type): walk(v, d[f.name])
+        return d
+    return walk(cls(), d)
 
 def _deep_merge(a: dict, b: dict) -> dict:
     out = dict(a)

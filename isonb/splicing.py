@@ -6,7 +6,7 @@ Docs: https://isonb.github.io/isonb/splicing.html.md"""
 
 # %% ../nbs/11_splicing.ipynb #94b631b0
 from __future__ import annotations
-import argparse, dataclasses, itertools, json, re, shutil, sys
+import argparse, dataclasses, functools, itertools, json, re, shutil, sys
 from pathlib import Path
 
 import anndata
@@ -18,7 +18,7 @@ from torch import nn
 
 from . import metrics
 from .core import (atomic_path, atomic_write, cache_dir, data_dir, get_logger, load_config, save_config, seed_everything,
-                        stable_hash, config_from_dict, config_key, config_to_dict)
+                        stable_hash, config_from_dict, config_key, later_field, config_to_dict)
 from .data import IsonbInputError
 from .loaders import AnnDataset, assert_no_leakage, group_kfold, make_loader, stratified_split
 from .sequence import kmer_counts, one_hot, validate_sequences, windows
@@ -32,13 +32,13 @@ __all__ = ['LAYOUTS', 'LAYOUT_LEN', 'DESIGN_COLUMNS', 'MEASURED_COLUMNS', 'YAG_L
            'read_splicing_table', 'construct_background', 'to_constructs', 'InputConfig', 'input_sequences',
            'input_length', 'encode_library', 'similarity_clusters', 'SplitConfig', 'design_region', 'split_library',
            'rebalance_index', 'construct_sites', 'wildtype_sites', 'pwm', 'pwm_score', 'SpliceHeuristic',
-           'table_features', 'sequence_features', 'splicing_features', 'feature_count', 'ModelConfig', 'ResidualBlock',
-           'SpliceCNN', 'n_params', 'SplicingConfig', 'table_path', 'loss_fn_for', 'efficiency_metrics',
-           'SplicingModel', 'model_inputs', 'fit_splicing', 'GBMConfig', 'SplicingGBM', 'fit_gbm', 'simplex_grid',
-           'blend_weights', 'test_rows', 'baseline_predictions', 'is_constant', 'run_slug', 'model_size',
-           'split_fingerprint', 'fit_or_load', 'benchmark', 'summary_table', 'per_type_mse', 'cv_folds', 'cv_splits',
-           'out_of_fold', 'cv_choice', 'ensemble_name', 'smoothgrad', 'saliency', 'plot_saliency', 'add_cli',
-           'deeper_config', 'low_lr_config', 'hybrid_config', 'default_benchmark_models', 'default_blends',
+           'table_features', 'sequence_features', 'grammar_features', 'splicing_features', 'feature_count',
+           'ModelConfig', 'ResidualBlock', 'SpliceCNN', 'n_params', 'SplicingConfig', 'table_path', 'loss_fn_for',
+           'efficiency_metrics', 'SplicingModel', 'model_inputs', 'fit_splicing', 'GBMConfig', 'SplicingGBM', 'fit_gbm',
+           'simplex_grid', 'blend_weights', 'test_rows', 'baseline_predictions', 'is_constant', 'run_slug',
+           'model_size', 'split_fingerprint', 'fit_or_load', 'benchmark', 'summary_table', 'per_type_mse', 'cv_folds',
+           'cv_splits', 'out_of_fold', 'cv_choice', 'ensemble_name', 'smoothgrad', 'saliency', 'plot_saliency',
+           'add_cli', 'deeper_config', 'low_lr_config', 'hybrid_config', 'default_benchmark_models', 'default_blends',
            'markdown_table', 'selected_on_validation', 'run_benchmark', 'best_config', 'cluster_bootstrap']
 
 # %% ../nbs/11_splicing.ipynb #fbeb0f72
@@ -376,22 +376,62 @@ def sequence_features(
             for j, kmer in enumerate(''.join(t) for t in itertools.product('ACGT', repeat=k)): out[f'{region}_{kmer}'] = counts[:, j]
     return pd.DataFrame(out, index=lib.index)
 
+def _pwm_scan(s: str, m: np.ndarray) -> np.ndarray:
+    "Score of PWM `m` at every start position of `s` (N scores 0)."
+    oh = one_hot([s], ambiguous='zero')[0]  # (4, len)
+    if oh.shape[1] < m.shape[1]: return np.zeros(0)
+    return np.einsum('bnl,bl->n', np.lib.stride_tricks.sliding_window_view(oh, m.shape[1], axis=1), m)
+
+def _longest_run(s: str, base: str) -> int:
+    "Length of the longest run of `base` in `s`."
+    runs = re.findall(f'{base}+', s)
+    return max(map(len, runs)) if runs else 0
+
+@functools.lru_cache(maxsize=1)
+def _site_rule() -> SpliceHeuristic: return SpliceHeuristic()
+
+def grammar_features(
+    lib: pd.DataFrame,  # standard frame (either layout)
+) -> pd.DataFrame:  # 17 features per construct (see the prose above)
+    "The splice-site grammar around the designed sites: competing AGs, U tracts, site strengths and decoy sites."
+    rule, out = _site_rule(), []
+    for s, a, b, e in zip(lib.seq, lib.ss5, lib.bp, lib.ss3_end):
+        after_bp, bp_3ss = s[b + 7:e], s[b + 7:e - 3]
+        ags = [m.start() for m in re.finditer('(?=AG)', after_bp)]
+        f = {'competing_ag': len(re.findall('(?=AG)', s[b + 7:e - 1])),  # AGs between branch point and the 3'SS's own
+             'first_ag_to_3ss': (len(after_bp) - 2 - ags[0]) if ags else -1,  # 0: the designed 3'SS is the first AG
+             'yag_bp_to_3ss': len(re.findall('(?=[CT]AG)', bp_3ss)),
+             'longest_u_bp_to_3ss': _longest_run(bp_3ss, 'T'), 'u_frac_bp_to_3ss': bp_3ss.count('T') / max(1, len(bp_3ss)),
+             'longest_u_intron': _longest_run(s[a:e], 'T'), 'longest_a_intron': _longest_run(s[a:e], 'A')}
+        for site, lo, hi, own in (('5ss', a, e, a), ('bp', a, e, b), ('3ss', b, e + 20, e - 3)):
+            sc = _pwm_scan(s[lo:hi], rule.pwms[site])
+            at = own - lo
+            f[f'pwm_{site}'] = sc[at] if 0 <= at < len(sc) else np.nan
+            other = np.delete(sc, at) if 0 <= at < len(sc) else sc
+            f[f'pwm_{site}_best_decoy'] = other.max() if len(other) else np.nan
+            f[f'pwm_{site}_n_decoys'] = float((other >= rule.min_score[site]).sum())
+        sc = _pwm_scan(s[max(0, a - 60):a], rule.pwms['5ss'])
+        f['pwm_5ss_best_exon_decoy'] = sc.max() if len(sc) else np.nan
+        out.append(f)
+    return pd.DataFrame(out, index=lib.index, dtype=float)
+
 def splicing_features(
     lib: pd.DataFrame,  # standard frame
     table: bool = True,  # add the authors' design annotations (`table_features`; authors' layout only)
+    grammar: bool = False,  # add the splice-site grammar (`grammar_features`)
 ) -> anndata.AnnData:  # obs as `encode_library`'s; X (n, n_features) float32 with NaN where not annotated
     "Sequence (and design) features of every construct as AnnData, aligned with `encode_library`."
-    parts = [sequence_features(lib)] + ([table_features(lib)] if table else [])
+    parts = [sequence_features(lib)] + ([grammar_features(lib)] if grammar else []) + ([table_features(lib)] if table else [])
     f = pd.concat(parts, axis=1)
     obs = lib[['id', 'type', 'splicing_eff']].copy()
     obs.index = [f'{i}:{r}' for r, i in zip(lib.index, lib['id'])]
     return anndata.AnnData(f.to_numpy(np.float32), obs=obs, var=pd.DataFrame(index=f.columns))
 
-def feature_count(table: bool = True) -> int:
+def feature_count(table: bool = True, grammar: bool = False) -> int:
     "Number of columns `splicing_features` returns (fixed: it does not depend on the data)."
     probe = pd.DataFrame({'id': ['probe'], 'seq': ['A' * 80], 'ss5': [30], 'bp': [40], 'ss3': [45], 'ss3_end': [48],
                           'type': ['synthetic'], 'splicing_eff': [np.nan], **{c: [np.nan] for c in DESIGN_COLUMNS}})
-    return splicing_features(probe, table).n_vars
+    return splicing_features(probe, table, grammar).n_vars
 
 # %% ../nbs/11_splicing.ipynb #f52f1b01
 @dataclasses.dataclass
@@ -494,6 +534,7 @@ class SplicingConfig:
     loss: str = 'mse'  # 'mse' | 'huber'
     huber_delta: float = 0.1  # Huber transition point ('huber')
     batch_size: int = 64  # training batch size
+    grammar: bool = later_field(False)  # hybrid models: join the splice-site grammar (`grammar_features`) to the design features
     rebalance: bool = False  # oversample efficiencies >= 0.1 to balance them with those below (the published option)
     seed: int = 0  # model seed (initialisation, shuffling); the split has its own seed
     max_train: int = 0  # use at most this many training constructs (0: all); for quick tests
@@ -568,7 +609,7 @@ class SplicingModel:
         meta = json.loads((path/'version.json').read_text())
         if meta.get('format') != 'isonb.splicing' or meta.get('version', 0) > VERSION:
             raise IsonbInputError(f"{path}: model format {meta} is not one this isonb reads (isonb.splicing v<={VERSION})")
-        m = cls(load_config(SplicingConfig, path/'config.yaml'))
+        m = cls(load_config(SplicingConfig, path/'config.yaml', saved=True))
         m.net.load_state_dict(torch.load(path/'model.pt', map_location='cpu', weights_only=True))
         return m.net.eval() and m
 
@@ -580,7 +621,7 @@ def model_inputs(
     "What a model of `cfg` reads, as AnnData sources for `AnnDataset` (same obs)."
     src = {'x': encode_library(lib, cfg.input)}
     if cfg.model.n_features:
-        src['features'] = splicing_features(lib)
+        src['features'] = splicing_features(lib, grammar=cfg.grammar)
         if src['features'].n_vars != cfg.model.n_features:
             raise IsonbInputError(f"the model joins {cfg.model.n_features} design features but this isonb builds "
                                   f"{src['features'].n_vars}; retrain it")
@@ -624,6 +665,7 @@ class GBMConfig:
     table: str = 'splicing/schirman2021_full/single_introns.csv.gz'  # library CSV (a path, or relative to the data dir)
     split: SplitConfig = dataclasses.field(default_factory=SplitConfig)
     table_features: bool = True  # add the authors' design annotations to the sequence features
+    grammar: bool = later_field(True, before=False)  # add the splice-site grammar (`grammar_features`; chosen out of fold)
     learning_rate: float = 0.05  # shrinkage
     max_iter: int = 500  # boosting rounds (trees)
     max_leaf_nodes: int = 31  # leaves per tree
@@ -638,7 +680,11 @@ class SplicingGBM:
 
     def predict(self, lib: pd.DataFrame) -> np.ndarray:
         "Predicted splicing efficiency (clipped to [0, 1]) of every construct in `lib`."
-        return np.clip(self.est.predict(np.asarray(splicing_features(lib, self.cfg.table_features).X)), 0, 1)
+        x = np.asarray(splicing_features(lib, self.cfg.table_features, self.cfg.grammar).X)
+        if x.shape[1] != self.est.n_features_in_:
+            raise IsonbInputError(f"the model was trained on {self.est.n_features_in_} features but this isonb builds "
+                                  f"{x.shape[1]} for its config; retrain it")
+        return np.clip(self.est.predict(x), 0, 1)
 
     def size(self) -> int:
         "Number of tree nodes."
@@ -660,7 +706,7 @@ class SplicingGBM:
         import pickle
         path = Path(path)
         if not (path/'model.pkl').exists(): raise IsonbInputError(f"{path} holds no gradient-boosting model (model.pkl)")
-        return cls(load_config(GBMConfig, path/'config.yaml'), pickle.loads((path/'model.pkl').read_bytes()))
+        return cls(load_config(GBMConfig, path/'config.yaml', saved=True), pickle.loads((path/'model.pkl').read_bytes()))
 
 def fit_gbm(
     cfg: GBMConfig,  # the experiment
@@ -674,7 +720,7 @@ def fit_gbm(
     y = lib['splicing_eff'].to_numpy()
     train = np.flatnonzero(split['split'].eq('train').to_numpy() & ~np.isnan(y))
     if cfg.max_train: train = np.random.default_rng(cfg.seed).permutation(train)[:cfg.max_train]
-    x = np.asarray(splicing_features(lib.iloc[train], cfg.table_features).X)
+    x = np.asarray(splicing_features(lib.iloc[train], cfg.table_features, cfg.grammar).X)
     x[:, np.isnan(x).all(0)] = 0.0  # an annotation absent from every training row: constant (sklearn cannot bin all-NaN)
     est = HistGradientBoostingRegressor(learning_rate=cfg.learning_rate, max_iter=cfg.max_iter,
                                         max_leaf_nodes=cfg.max_leaf_nodes, max_features=cfg.max_features,
@@ -1048,7 +1094,7 @@ def low_lr_config() -> SplicingConfig:
     b = best_config()
     return dataclasses.replace(b, train=dataclasses.replace(b.train, lr=3e-4))
 
-GBM_NAME = 'gradient boosting on features (design annotations + k-mers)'
+GBM_NAME = 'gradient boosting on features (design annotations + k-mers + splice grammar)'
 HYBRID_NAME = 'hybrid: dilated CNN + design features before the output layer'
 BLEND_NAME = 'blend: dilated CNN + gradient boosting'
 HYBRID_BLEND_NAME = 'blend: hybrid + gradient boosting'

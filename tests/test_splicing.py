@@ -164,6 +164,29 @@ def test_gbm_fits_and_predicts_in_range(library, tmp_path):
     np.testing.assert_allclose(SplicingGBM.load(m.save(tmp_path / 'gbm')).predict(lib.iloc[te]), p)
 
 
+
+def test_gbm_saved_before_grammar_loads_as_it_was_trained(library, tmp_path):
+    "A model directory written before `GBMConfig.grammar` existed is read as grammar=False, and is not reused for the default."
+    import numpy as np, yaml
+    from isonb.data import IsonbInputError
+    from isonb.splicing import GBMConfig, SplicingGBM, fit_gbm, fit_or_load, split_fingerprint, test_rows
+    lib, split = library
+    old = fit_gbm(GBMConfig(max_iter=5, max_train=300, grammar=False), lib, split)
+    rd = old.save(tmp_path / 'old')
+    cfg = yaml.safe_load((rd / 'config.yaml').read_text()); del cfg['grammar']  # as that isonb wrote it
+    (rd / 'config.yaml').write_text(yaml.safe_dump(cfg))
+    (rd / 'split.txt').write_text(split_fingerprint(lib, split) + '\n')
+    te = test_rows(lib, split)[:50]
+    loaded = SplicingGBM.load(rd)
+    assert loaded.cfg.grammar is False
+    np.testing.assert_allclose(loaded.predict(lib.iloc[te]), old.predict(lib.iloc[te]))
+    assert fit_or_load(GBMConfig(max_iter=5, max_train=300, grammar=False), lib, split, rd).reused
+    new = fit_or_load(GBMConfig(max_iter=5, max_train=300), lib, split, rd)  # the default (grammar) retrains
+    assert not new.reused and new.cfg.grammar and new.est.n_features_in_ == old.est.n_features_in_ + 17
+    loaded.cfg.grammar = True  # a config that no longer matches its trees is refused, not silently misread
+    with pytest.raises(IsonbInputError, match='retrain it'):
+        loaded.predict(lib.iloc[te])
+
 def test_blend_weights_are_chosen_on_the_given_split():
     import numpy as np
     from isonb.splicing import blend_weights
