@@ -140,17 +140,21 @@ def later_field(
 
 def _before(f: dataclasses.Field): return f.metadata.get('isonb_before', f.default)
 
+def _visit_later(c, d: dict, fn) -> dict:
+    "Call `fn(d, field, value)` on every `later_field` of config `c`, nested configs included (`d`: that config's dict)."
+    for f in dataclasses.fields(c):
+        v = getattr(c, f.name)
+        if f.metadata.get('isonb_later'): fn(d, f, v)
+        elif dataclasses.is_dataclass(v) and not isinstance(v, type): _visit_later(v, d[f.name], fn)
+    return d
+
 def config_key(
     cfg,  # a dataclass config (nested dataclasses are walked too)
 ) -> dict:  # `config_to_dict(cfg)` without the `later_field`s that hold their `before` value
     "What a cache key hashes: the config as a dict, minus settings added later that are at their neutral default."
-    def drop(c, d):
-        for f in dataclasses.fields(c):
-            v = getattr(c, f.name)
-            if f.metadata.get('isonb_later') and v == _before(f): d.pop(f.name)
-            elif dataclasses.is_dataclass(v) and not isinstance(v, type): drop(v, d[f.name])
-        return d
-    return drop(cfg, config_to_dict(cfg))
+    def drop(d, f, v):
+        if v == _before(f): d.pop(f.name)
+    return _visit_later(cfg, config_to_dict(cfg), drop)
 
 # %% ../nbs/00_core.ipynb #9b6eb859
 def _coerce(value: str, current):
@@ -205,14 +209,9 @@ def load_config(
 
 def _before_dict(cls) -> dict:
     "`config_to_dict(cls())` with every `later_field` at its `before` value (what a config saved before it meant)."
-    d = config_to_dict(cls())
-    def walk(c, d):
-        for f in dataclasses.fields(c):
-            v = getattr(c, f.name)
-            if f.metadata.get('isonb_later'): d[f.name] = _before(f)
-            elif dataclasses.is_dataclass(v) and not isinstance(v, type): walk(v, d[f.name])
-        return d
-    return walk(cls(), d)
+    def set_before(d, f, v): d[f.name] = _before(f)
+    cfg = cls()
+    return _visit_later(cfg, config_to_dict(cfg), set_before)
 
 def _deep_merge(a: dict, b: dict) -> dict:
     out = dict(a)
