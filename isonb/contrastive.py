@@ -19,13 +19,13 @@ from torch import nn, Tensor
 from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
-from .core import (apply_overrides, atomic_path, cache_dir, config_key, config_to_dict, data_dir, get_logger, load_config, stable_hash,
+from .core import (apply_overrides, atomic_path, cache_dir, config_key, config_to_dict, data_dir, get_device, get_logger, load_config, stable_hash,
                         save_config, seed_everything)
 from .data import IsonbInputError, strip_version
 from .loaders import assert_no_leakage, group_kfold, group_split
 from .metrics import pearson, roc_auc
 from .sequence import gc_content, kmer_counts, pad_batch
-from .training import Trainer, TrainConfig
+from .training import Trainer, TrainConfig, predict_batches
 from .transcripts import build_transcripts, encode_tracks, transcripts_from_fasta
 
 # %% auto #0
@@ -459,22 +459,23 @@ def embed(
     use_codon: bool | None = None,
     progress: bool = True,  # tqdm bar
     pooling: str = 'final',  # 'final': `forward`'s out_dim vector; 'layers': `pooled_layers` (every depth, for probes)
+    device: str | None = None,  # None: wherever `encoder` is; else it is moved there ('cuda', 'auto': the best available)
+    num_workers: int = 0,  # DataLoader processes that encode transcripts (worth it on a GPU, where encoding is the bottleneck)
 ) -> anndata.AnnData:  # obs = transcripts, X = obsm['X_isoclr'] = embedding (float32)
     "Embed every transcript of `table` with `encoder`."
     if pooling not in ('final', 'layers'): raise ValueError(f"pooling={pooling!r}; use 'final' or 'layers'")
+    if not len(table): raise IsonbInputError("embed got an empty transcript table")
+    if device is not None: encoder.to(get_device(device))
     fn = encoder if pooling == 'final' else encoder.pooled_layers
-    dim = encoder.out_dim * (1 if pooling == 'final' else len(encoder.blocks) + 2)
     us = encoder.cfg.use_splice if use_splice is None else use_splice
     uc = encoder.cfg.use_codon if use_codon is None else use_codon
     ds = IsoformDataset(table, max_len, '3p', us, uc)
-    order = np.argsort(-table['length'].to_numpy(), kind='stable')
-    encoder.eval()
-    out = np.zeros((len(table), dim), np.float32)
-    with torch.no_grad():
-        for s in tqdm(range(0, len(order), batch_size), desc='embed', disable=not progress, leave=False):
-            idx = order[s:s + batch_size]
-            b = collate_tracks([ds[int(i)] for i in idx])
-            out[idx] = fn(b['x'], b['mask']).numpy()
+    order = np.argsort(-table['length'].to_numpy(), kind='stable')  # longest first: batches of similar lengths pad little
+    dl = DataLoader(ds, batch_sampler=[order[s:s + batch_size].tolist() for s in range(0, len(order), batch_size)],
+                    collate_fn=collate_tracks, num_workers=num_workers)
+    z = predict_batches(encoder, dl, lambda b: fn(b['x'], b['mask']), progress=progress, desc='embed')
+    out = np.empty(tuple(z.shape), np.float32)
+    out[order] = z.numpy()
     obs = table[[c for c in OBS_COLUMNS if c in table.columns]].copy()
     for c in obs.columns:
         if c in ('cds_start', 'cds_end'): obs[c] = obs[c].astype('float64')
@@ -539,7 +540,7 @@ def _cmd_embed(a):
     elif a.sets: table = load_isoform_sets(a.sets)
     else: raise IsonbInputError("embed needs transcripts: --sets NAME..., or --gtf with --genome, or --fasta [--gtf] [--cds]")
     if 'gene' not in table.columns: table = table.assign(gene=strip_version(table['gene_id']))
-    ad = embed(enc, table, max_len=a.max_len)
+    ad = embed(enc, table, max_len=a.max_len, batch_size=a.batch_size, device=a.device, num_workers=a.workers)
     write_embeddings(ad, a.out)
     print(f"embedded {ad.n_obs} transcripts ({ad.n_vars} dims) -> {a.out}")
 
@@ -596,6 +597,9 @@ def add_cli(subparsers):
     e.add_argument('--fasta', default='', help='transcript FASTA')
     e.add_argument('--cds', default='', help='CSV/TSV indexed by transcript id with CDS_start, CDS_end (1-based)')
     e.add_argument('--max-len', type=int, default=8192, dest='max_len', help="3'-end crop length (default 8192)")
+    e.add_argument('--batch-size', type=int, default=16, dest='batch_size', help='transcripts per forward pass (default 16)')
+    e.add_argument('--device', default='auto', help="'auto' (a GPU when there is one), 'cpu', 'cuda', 'cuda:1', ...")
+    e.add_argument('--workers', type=int, default=0, help='DataLoader processes encoding transcripts (default 0: in the main process)')
     e.set_defaults(func=_cmd_embed)
     bm = sub.add_parser('benchmark', help='pretrain (cached by config hash) and probe over seeds: pretrained vs random init, '
                         'paired differences, ablations, baselines; writes CSV tables')

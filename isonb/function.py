@@ -21,7 +21,7 @@ from .data import IsonbInputError
 from .go import HierarchyMax
 from .loaders import group_split, assert_no_leakage
 from .metrics import roc_auc, pr_auc
-from .training import Trainer, TrainConfig, Callback, concat_batches, to_cpu
+from .training import Trainer, TrainConfig, Callback, concat_batches, predict_batches, to_cpu
 
 # %% auto #0
 __all__ = ['PFAM_COLUMNS', 'BRANCHES', 'FORMAT', 'EXPERIMENT_VERSION', 'ISOFORM_SETS', 'EXPERIMENTS', 'segment_max',
@@ -378,7 +378,7 @@ def predict_bags(
     "Isoform and gene probabilities for every term."
     ds = GeneBagDataset(bags, None, genes, n_terms=len(terms))
     dl = DataLoader(ds, batch_size=batch_genes, collate_fn=ds.collate)
-    out = Trainer(model, None, None, cfg=TrainConfig(progress=False)).predict(dl)   # eval mode, no grad, on CPU
+    out = predict_batches(model, dl)   # eval mode, no grad, on the model's device
     iso = pd.DataFrame(torch.sigmoid(out['iso_logits']).numpy(), index=bags.iso_ids[out['iso_row'].numpy()], columns=terms)
     gene = pd.DataFrame(torch.sigmoid(out['gene_logits']).numpy(), index=bags.gene_ids[out['gene'].numpy()], columns=terms)
     iso.insert(0, 'gene', bags.gene_ids[bags.gene_idx[out['iso_row'].numpy()]])

@@ -24,7 +24,7 @@ from .loaders import assert_no_leakage, group_split
 from .metrics import nan_mean, pearson, r2, spearman
 from .sequence import (NUCLEOTIDE_VOCAB, PROTEIN_CHARS, PROTEIN_VOCAB, char_tokens, crop_positions, crop_sequence,
                             gc_content, kmer_counts, kmer_names)
-from .training import Trainer, TrainConfig
+from .training import Trainer, TrainConfig, predict_batches
 
 # %% auto #0
 __all__ = ['log', 'MODALITIES', 'GTEX_TISSUES', 'COLUMN_ALIASES', 'NUCLEOTIDE_CHARS', 'AGGREGATORS', 'clean_sequences',
@@ -701,9 +701,7 @@ def predict_multimodal(
     batch_size: int = 64,  # transcripts per batch
 ) -> np.ndarray:  # (n_transcripts, n_outputs) predictions
     "Predictions of `model` for every transcript of `adata`."
-    model.eval()
-    with torch.no_grad():
-        return torch.cat([model(b) for b in make_batches(MultiModalDataset(adata, model), batch_size)]).numpy()
+    return predict_batches(model, make_batches(MultiModalDataset(adata, model), batch_size)).numpy()  # on the model's device
 
 # %% ../nbs/14_multimodal.ipynb #2b70c86d
 def _config_key(run: MultiModalRunConfig, variants: dict) -> str:

@@ -6,7 +6,7 @@ Docs: https://isonb.github.io/isonb/protein.html.md"""
 
 # %% ../nbs/12a_protein.ipynb #59425998
 from __future__ import annotations
-import gzip, re
+import gzip, math, re
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from .core import data_dir, get_logger
 from .data import IsonbInputError
+from .training import predict_batches
 from .transcripts import read_fasta
 
 # %% auto #0
@@ -280,10 +281,7 @@ def unirep_embed(
     "UniRep representations of many proteins, batched by length."
     model = model if model is not None else load_unirep(size, max_len=max_len)
     order = seqs.str.len().sort_values(kind='stable').index
-    out = []
-    with torch.no_grad():
-        for i in tqdm(range(0, len(order), batch_size), desc=f'UniRep-{model.size}'):
-            ids = order[i:i + batch_size]
-            x, lengths = unirep_tokens(list(seqs.loc[ids]), max_len)
-            out.append(model(x, lengths).cpu().numpy())
-    return pd.DataFrame(np.concatenate(out), index=order, columns=[f'unirep{j}' for j in range(model.size)]).loc[seqs.index]
+    batches = (unirep_tokens(list(seqs.loc[order[i:i + batch_size]]), max_len) for i in range(0, len(order), batch_size))
+    z = predict_batches(model, batches, fn=lambda b: model(*b), progress=True, desc=f'UniRep-{model.size}',
+                        total=math.ceil(len(order) / batch_size))
+    return pd.DataFrame(z.numpy(), index=order, columns=[f'unirep{j}' for j in range(model.size)]).loc[seqs.index]

@@ -6,7 +6,7 @@ Docs: https://isonb.github.io/isonb/training.html.md"""
 
 # %% ../nbs/04_training.ipynb #10e44859
 from __future__ import annotations
-import dataclasses, json, math, os, random, time
+import contextlib, dataclasses, json, math, os, random, time
 from functools import partial
 from pathlib import Path
 
@@ -22,8 +22,8 @@ from tqdm import tqdm
 from .core import atomic_path, atomic_write, config_to_dict, get_device, get_logger, later_field, save_config, seed_everything
 
 # %% auto #0
-__all__ = ['CKPT_FORMAT', 'CKPT_VERSION', 'TrainConfig', 'to_device', 'to_cpu', 'batch_size', 'concat_batches', 'epoch_seed',
-           'get_rng_state', 'set_rng_state', 'Callback', 'NonFiniteLossError', 'init_distributed',
+__all__ = ['CKPT_FORMAT', 'CKPT_VERSION', 'TrainConfig', 'to_device', 'to_cpu', 'batch_size', 'concat_batches', 'predict_batches',
+           'epoch_seed', 'get_rng_state', 'set_rng_state', 'Callback', 'NonFiniteLossError', 'init_distributed',
            'ShardedBatchSampler', 'shard_loader', 'Trainer', 'load_checkpoint']
 
 # %% ../nbs/04_training.ipynb #0c6bc9a7
@@ -109,6 +109,28 @@ def concat_batches(
         if first and isinstance(first[0], (Tensor, dict, list, tuple)): return [concat_batches(list(z)) for z in zip(*items)]
         return [v for it in items for v in it]  # e.g. lists of gene ids
     return list(items)
+
+# %% ../nbs/04_training.ipynb #00b9b2d7
+def predict_batches(
+    model: nn.Module,  # switched to eval mode; its parameters' device is where batches go unless `device` is given
+    batches,  # iterable of batches (a DataLoader, a list, a generator)
+    fn=None,  # `fn(batch)` -> outputs (default `model(batch)`), e.g. `lambda b: enc.pooled_layers(b['x'], b['mask'])`
+    device: torch.device | str | None = None,  # where batches go (None: where `model` is; the CPU if it has no parameters)
+    autocast=None,  # factory of a precision context (e.g. `Trainer._autocast`); None: full precision
+    progress: bool = False,  # tqdm bar
+    desc: str = 'predict',  # the bar's label
+    total: int | None = None,  # number of batches, for the bar when `batches` has no len()
+):  # every batch's outputs concatenated on the CPU (`concat_batches`), half precision widened to float32
+    "Run `model` (or `fn`) over `batches` without gradients and gather the outputs on the CPU: the one inference loop."
+    model.eval()
+    if device is None: device = next((p.device for p in model.parameters()), torch.device('cpu'))
+    fn, outs = fn or model, []
+    for batch in tqdm(batches, desc=desc, total=total, leave=False, disable=not progress):
+        with torch.no_grad(), (autocast() if autocast is not None else contextlib.nullcontext()):
+            outs.append(to_cpu(fn(to_device(batch, device))))
+    if not outs: raise ValueError(f"{desc}: no batches to predict (an empty dataset?)")
+    return concat_batches(outs)
+
 
 # %% ../nbs/04_training.ipynb #56576b49
 def epoch_seed(
@@ -440,12 +462,8 @@ def predict(
     dl,  # DataLoader of batches in the training format (targets may be absent if the model does not need them)
 ):  # model outputs for every sample, concatenated on the CPU (float32), in `dl`'s order
     "Run the model over `dl` in eval mode and concatenate the outputs (on every rank, each over all of `dl`)."
-    model = self._unwrapped.eval()
-    outs = []
-    for batch in tqdm(dl, desc='predict', leave=False, disable=not (self.cfg.progress and self.is_main)):
-        with torch.no_grad(), self._autocast(): outs.append(to_cpu(model(to_device(batch, self.device))))
-    if not outs: raise ValueError("Trainer.predict got a loader with no batches (an empty dataset?)")
-    return concat_batches(outs)
+    return predict_batches(self._unwrapped, dl, device=self.device, autocast=self._autocast,
+                           progress=self.cfg.progress and self.is_main, desc='Trainer.predict')
 
 # %% ../nbs/04_training.ipynb #2ae6c760
 CKPT_FORMAT, CKPT_VERSION = 'isonb.trainer', 1

@@ -22,7 +22,7 @@ from .core import get_device, seed_everything
 from .embeddings import Representation, expression_matrix, highly_variable_genes, register
 from .likelihoods import check_counts, get_likelihood
 from .loaders import AnnDataset, make_loader
-from .training import Callback, TrainConfig, Trainer
+from .training import Callback, TrainConfig, Trainer, predict_batches
 
 # %% auto #0
 __all__ = ['NORMS', 'mlp', 'GaussianEncoder', 'VAEModule', 'init_fractions', 'ELBOLoss', 'KLWarmup', 'recalibrate_batchnorm',
@@ -357,11 +357,10 @@ def transform(
 ) -> np.ndarray:  # (n_obs, n_latent) float32 posterior means
     "Posterior mean of the latent state of every cell or sample."
     if self.module_ is None: raise RuntimeError("VAERepresentation is not fitted; call fit() first")
-    self.module_.eval()
-    dev = next(self.module_.parameters()).device
-    zs = [self.module_.inference(b['counts'].to(dev), sample=False)['qz_m'].cpu()
-          for b in self._loader(self._count_data(adata, check=False), batch_size=1024)]
-    return torch.cat(zs).numpy().astype(np.float32)
+    mod = self.module_
+    z = predict_batches(mod, self._loader(self._count_data(adata, check=False), batch_size=1024),
+                        fn=lambda b: mod.inference(b['counts'], sample=False)['qz_m'])
+    return z.numpy().astype(np.float32)
 
 @patch
 @torch.no_grad()
