@@ -30,15 +30,15 @@ from .transcripts import build_transcripts, encode_tracks, transcripts_from_fast
 
 # %% auto #0
 __all__ = ['log', 'ISOFORM_SETS', 'ENCODER_SIZES', 'ENCODER_FORMAT', 'OBS_COLUMNS', 'RIDGE_ALPHAS', 'PROBE_VERSION', 'DEV_FOLDS',
-           'load_isoform_set', 'load_isoform_sets', 'apply_homology', 'crop_tracks', 'IsoformDataset', 'collate_tracks',
-           'EncoderConfig', 'ChannelNorm', 'DilatedBlock', 'masked_pool', 'IsoformEncoder', 'dcl_loss',
-           'isoform_weights', 'GenePairSampler', 'mask_nucleotides', 'collate_pairs', 'ContrastiveModel', 'DCLLoss',
-           'pair_retrieval', 'ContrastiveConfig', 'pair_loader', 'save_encoder', 'load_encoder', 'pretrain', 'embed',
-           'write_embeddings', 'throughput', 'add_cli', 'gene_representatives', 'halflife_labels', 'probe_cv',
+           'LABEL_LAYOUTS', 'load_isoform_set', 'load_isoform_sets', 'apply_homology', 'crop_tracks', 'IsoformDataset',
+           'collate_tracks', 'EncoderConfig', 'ChannelNorm', 'DilatedBlock', 'masked_pool', 'IsoformEncoder',
+           'dcl_loss', 'isoform_weights', 'GenePairSampler', 'mask_nucleotides', 'collate_pairs', 'ContrastiveModel',
+           'DCLLoss', 'pair_retrieval', 'ContrastiveConfig', 'pair_loader', 'save_encoder', 'load_encoder', 'pretrain',
+           'embed', 'write_embeddings', 'throughput', 'add_cli', 'gene_representatives', 'halflife_labels', 'probe_cv',
            'sequence_features', 'PropertyRegressor', 'mse_loss', 'fit_predict', 'ProbeTask', 'probe_tasks', 'dev_task',
            'task_features', 'probe_encoder', 'baseline_scores', 'config_hash', 'run_dir', 'pretrain_cached',
            'random_encoder', 'benchmark', 'seed_scores', 'paired_differences', 'probe_table', 'ablation_table',
-           'finetune_cv']
+           'finetune_cv', 'read_labels', 'label_task', 'probe_labels']
 
 # %% ../nbs/13_contrastive.ipynb #2966152f
 log = get_logger('contrastive')
@@ -532,18 +532,51 @@ def _cmd_pretrain(a):
     print(f"pretrained {cfg.name}: {len(hist)} epochs, valid_loss={last.get('valid_loss', float('nan')):.4g}, "
           f"valid_top1={last.get('valid_top1', float('nan')):.3f}; encoder -> {out/'encoder.pt'}")
 
-def _cmd_embed(a):
-    enc = load_encoder(a.encoder)
+def _transcripts_of(a, what: str = 'embed') -> pd.DataFrame | None:
+    "The transcripts named on the command line (--sets, --gtf + --genome, or --fasta [--gtf] [--cds]); None if none."
     if a.gtf and a.genome: table = build_transcripts(a.gtf, a.genome)
     elif a.fasta:
         cds = pd.read_csv(a.cds, sep=None, engine='python', index_col=0) if a.cds else None
         table = transcripts_from_fasta(a.fasta, a.gtf or None, cds)
     elif a.sets: table = load_isoform_sets(a.sets)
-    else: raise IsonbInputError("embed needs transcripts: --sets NAME..., or --gtf with --genome, or --fasta [--gtf] [--cds]")
-    if 'gene' not in table.columns: table = table.assign(gene=strip_version(table['gene_id']))
+    else: return None
+    return table if 'gene' in table.columns else table.assign(gene=strip_version(table['gene_id']))
+
+def _transcript_args(q):
+    q.add_argument('--sets', nargs='*', default=[], help=f'shipped isoform sets: {list(ISOFORM_SETS)}')
+    q.add_argument('--gtf', default='', help='GTF (with --genome; or with --fasta for the exon structure)')
+    q.add_argument('--genome', default='', help='genome FASTA (gzipped ok)')
+    q.add_argument('--fasta', default='', help='transcript FASTA')
+    q.add_argument('--cds', default='', help='CSV/TSV indexed by transcript id with CDS_start, CDS_end (1-based)')
+    q.add_argument('--max-len', type=int, default=8192, dest='max_len', help="3'-end crop length (default 8192)")
+
+def _cmd_embed(a):
+    enc = load_encoder(a.encoder)
+    table = _transcripts_of(a)
+    if table is None: raise IsonbInputError("embed needs transcripts: --sets NAME..., or --gtf with --genome, or --fasta [--gtf] [--cds]")
     ad = embed(enc, table, max_len=a.max_len, batch_size=a.batch_size, device=a.device, num_workers=a.workers)
     write_embeddings(ad, a.out)
     print(f"embedded {ad.n_obs} transcripts ({ad.n_vars} dims) -> {a.out}")
+
+def _cmd_probe(a):
+    enc = load_encoder(a.encoder)
+    labels = read_labels(a.labels, a.layout, a.id_col, a.value_col, a.fold_col, a.level)
+    table = _transcripts_of(a)
+    if table is None and labels.attrs['level'] != 'sequence':
+        raise IsonbInputError(f"{labels.attrs['level']}-level labels need transcripts: --sets NAME..., --gtf with --genome, or --fasta")
+    task = label_task(labels, table, a.folds, a.seed)
+    rand = None
+    if not a.no_random:  # the encoder's own starting point: its architecture drawn with its pretraining seed
+        pre = torch.load(a.encoder, map_location='cpu', weights_only=True).get('pretrain_config') or {}
+        seed_everything(int(pre.get('seed', 0))); rand = IsoformEncoder(enc.cfg).eval()
+    torch.set_num_threads(a.threads)
+    scores = probe_labels(enc, task, rand, max_len=a.max_len)
+    if a.out:
+        with atomic_path(a.out) as tmp: scores.to_csv(tmp, index=False)
+    s = scores.groupby('model', sort=False).score
+    print(f"{labels.attrs['label']} ({labels.attrs['layout']}, {labels.attrs['level']} level): {len(task.table)} rows, "
+          f"{len(np.unique(task.folds))} folds; Pearson r per test fold, mean ± sd")
+    print(pd.DataFrame({'r': s.mean().round(3), 'sd': s.std().round(3), 'folds': s.size()}).to_string())
 
 def _load_cfg(path, overrides=()):
     if path and not Path(path).exists(): raise IsonbInputError(f"config file {path} does not exist")
@@ -592,16 +625,27 @@ def add_cli(subparsers):
     e = sub.add_parser('embed', help='embed transcripts with a saved encoder into an .h5ad (obs = transcripts)')
     e.add_argument('--encoder', required=True, help='encoder.pt from pretrain')
     e.add_argument('--out', required=True, help='output .h5ad')
-    e.add_argument('--sets', nargs='*', default=[], help=f'shipped isoform sets: {list(ISOFORM_SETS)}')
-    e.add_argument('--gtf', default='', help='GTF (with --genome; or with --fasta for the exon structure)')
-    e.add_argument('--genome', default='', help='genome FASTA (gzipped ok)')
-    e.add_argument('--fasta', default='', help='transcript FASTA')
-    e.add_argument('--cds', default='', help='CSV/TSV indexed by transcript id with CDS_start, CDS_end (1-based)')
-    e.add_argument('--max-len', type=int, default=8192, dest='max_len', help="3'-end crop length (default 8192)")
+    _transcript_args(e)
     e.add_argument('--batch-size', type=int, default=16, dest='batch_size', help='transcripts per forward pass (default 16)')
     e.add_argument('--device', default='auto', help="'auto' (a GPU when there is one), 'cpu', 'cuda', 'cuda:1', ...")
     e.add_argument('--workers', type=int, default=0, help='DataLoader processes encoding transcripts (default 0: in the main process)')
     e.set_defaults(func=_cmd_embed)
+    pr = sub.add_parser('probe', help="linear probe of a saved encoder on a label table (half-life, ribosome load, ...), "
+                        "beside its random initialisation and ridge baselines")
+    pr.add_argument('--encoder', required=True, help='encoder.pt from pretrain')
+    pr.add_argument('--labels', required=True, help='CSV/TSV label table (layouts: see `read_labels`)')
+    pr.add_argument('--layout', default='auto', help=f"'auto', 'generic' or one of {list(LABEL_LAYOUTS)}")
+    pr.add_argument('--id-col', default='', dest='id_col', help='id column (generic tables)')
+    pr.add_argument('--value-col', default='', dest='value_col', help='label column (generic tables, saluki-studies)')
+    pr.add_argument('--fold-col', default='', dest='fold_col', help='fold column, if the table has one')
+    pr.add_argument('--level', default='', help="'gene', 'transcript' or 'sequence' (default: the layout's, or from the ids)")
+    pr.add_argument('--folds', type=int, default=10, help='gene-grouped folds when the table has none (default 10)')
+    pr.add_argument('--seed', type=int, default=0, help='seeds the fold assignment')
+    pr.add_argument('--no-random', action='store_true', dest='no_random', help='skip the random-initialisation comparison')
+    pr.add_argument('--threads', type=int, default=1, help='torch CPU threads (default 1)')
+    pr.add_argument('--out', default='', help='per-fold scores CSV')
+    _transcript_args(pr)
+    pr.set_defaults(func=_cmd_probe)
     bm = sub.add_parser('benchmark', help='pretrain (cached by config hash) and probe over seeds: pretrained vs random init, '
                         'paired differences, ablations, baselines; writes CSV tables')
     bm.add_argument('--config', default='configs/contrastive.yaml', help='the full model (reference arm)')
@@ -989,3 +1033,98 @@ def finetune_cv(
     r = pd.DataFrame(rows)
     with atomic_path(p) as tmp: r.to_csv(tmp, index=False)
     return r
+
+# %% ../nbs/13_contrastive.ipynb #c420ffbe
+LABEL_LAYOUTS = {  # layout: (id column(s), label column (regex; None: `value_col`), fold column, level)
+    'saluki-bins': (('GENEID',), 'HALFLIFE', 'BIN', 'gene'),
+    'saluki-pc1': (('ensembl_gene_id',), r'(human|mouse)_PC1', None, 'gene'),
+    'saluki-studies': (('ensembl_gene_id',), None, None, 'gene'),
+    'mpra-mrl': (('utr', 'sequence'), 'rl', None, 'sequence'),
+}
+
+def _detect_layout(cols: list, path) -> str:
+    "The first layout whose id and label columns are all present (a per-study table: an id plus several numbers)."
+    import re
+    for name, (ids, value, _, _) in LABEL_LAYOUTS.items():
+        if value is None: continue
+        if any(i in cols for i in ids) and any(re.fullmatch(value, c) for c in cols): return name
+    if 'ensembl_gene_id' in cols: return 'saluki-studies'
+    raise IsonbInputError(f"{path}: columns {cols[:8]} match no known label layout ({list(LABEL_LAYOUTS)}); "
+                          "name the columns with id_col and value_col")
+
+def read_labels(
+    path: str | Path,  # CSV/TSV (gzipped ok) with one row per gene, transcript or sequence
+    layout: str = 'auto',  # a key of `LABEL_LAYOUTS`, 'auto' (recognise it) or 'generic' (id_col + value_col)
+    id_col: str = '',  # the id column (generic; or to override a layout's)
+    value_col: str = '',  # the label column (generic, `saluki-studies`; or to override a layout's)
+    fold_col: str = '',  # optional column of fold ids (generic)
+    level: str = '',  # 'gene' | 'transcript' | 'sequence' ('' : the layout's, or from the ids)
+) -> pd.DataFrame:  # columns id, label (float) and fold when given; rows without a label dropped; attrs: level, layout, label
+    "Read a public label table (half-life, ribosome load, ...) into ids and one numeric label."
+    import re
+    path = Path(path)
+    if not path.exists(): raise IsonbInputError(f"label table {path} does not exist")
+    t = pd.read_csv(path, sep=None, engine='python')
+    cols = list(t.columns)
+    if layout == 'auto': layout = 'generic' if id_col and value_col else _detect_layout(cols, path)
+    if layout not in (*LABEL_LAYOUTS, 'generic'): raise IsonbInputError(f"label layout {layout!r}; use 'auto', 'generic' or one of {list(LABEL_LAYOUTS)}")
+    ids, value, fold, lev = LABEL_LAYOUTS.get(layout, ((), None, None, ''))
+    idc = id_col or next((c for c in ids if c in cols), '')
+    valc = value_col or next((c for c in cols if value is not None and re.fullmatch(value, c)), '')
+    fold = fold_col or fold
+    missing = [c for c in (idc, valc, fold) if c and c not in cols] + [w for w, c in (('id_col', idc), ('value_col', valc)) if not c]
+    if missing: raise IsonbInputError(f"{path} ({layout} layout): missing {missing}; its columns are {cols[:12]}")
+    out = pd.DataFrame({'id': t[idc].astype(str).str.strip(), 'label': pd.to_numeric(t[valc], errors='coerce')})
+    if fold: out['fold'] = t[fold].to_numpy()
+    out = out[out['label'].notna()].reset_index(drop=True)
+    if not len(out): raise IsonbInputError(f"{path}: column {valc!r} holds no numeric label")
+    lev = level or lev or ('gene' if out['id'].str.match(r'ENS[A-Z]*G\d').mean() > 0.5 else 'transcript')
+    if lev not in ('gene', 'transcript', 'sequence'): raise IsonbInputError(f"level {lev!r}; use 'gene', 'transcript' or 'sequence'")
+    if lev == 'sequence': out['id'] = out['id'].str.upper().str.replace('U', 'T')
+    else: out['id'] = strip_version(out['id'])
+    out = out.drop_duplicates('id')
+    out.attrs.update(level=lev, layout=layout, label=valc)
+    return out
+
+def label_task(
+    labels: pd.DataFrame,  # from `read_labels`
+    transcripts: pd.DataFrame | None = None,  # transcript table with `gene` (not needed for sequence-level labels)
+    n_folds: int = 10,  # folds when the table has none (at most one per gene)
+    seed: int = 0,  # seeds the fold assignment
+) -> ProbeTask:  # a regression task (gene level: features are the mean over the gene's isoforms)
+    "Join a label table to transcripts as a gene-grouped probe task."
+    level = labels.attrs.get('level', 'gene')
+    lab = labels.set_index('id')
+    if level == 'sequence':
+        table = transcripts_from_fasta({f'seq{i}': s for i, s in enumerate(lab.index)})
+        table = table.assign(gene=table.index, group=table.index)
+        rows, members = table, None
+    else:
+        if transcripts is None: raise IsonbInputError(f"{level}-level labels need transcripts to join to")
+        key = transcripts['gene'] if level == 'gene' else pd.Series(strip_version(transcripts.index), transcripts.index)
+        hit = transcripts[key.isin(lab.index).values]
+        if not len(hit):
+            raise IsonbInputError(f"no {level} id of the label table ({list(lab.index[:3])}...) matches the transcripts "
+                                  f"({list(key.iloc[:3])}...); same species and id type (Ensembl, versions are ignored)?")
+        rows, members = (gene_representatives(hit), hit) if level == 'gene' else (hit, None)
+        ids = rows['gene'] if level == 'gene' else pd.Series(strip_version(rows.index))
+        lab = lab.loc[ids.values]
+    n_genes = rows['gene'].nunique()
+    if n_genes < 2: raise IsonbInputError(f"the labelled rows come from {n_genes} gene(s); gene-grouped folds need at least 2")
+    folds = lab['fold'].to_numpy() if 'fold' in lab.columns else group_kfold(rows['gene'], min(n_folds, n_genes), seed)
+    if len(np.unique(folds)) < 2: raise IsonbInputError(f"the fold column puts all {len(rows)} labelled rows in one fold")
+    return ProbeTask(rows, lab['label'].to_numpy(float), folds, 'regression', None, (), members=members)
+
+def probe_labels(
+    encoder: IsoformEncoder,  # the encoder to judge (e.g. `load_encoder(path)`)
+    task: ProbeTask,  # from `label_task`
+    random_init: IsoformEncoder | None = None,  # the same architecture untrained (None: left out)
+    pooling: str = 'layers',  # probe features (see `embed`)
+    max_len: int = 8192,  # 3'-end crop of embedded transcripts
+) -> pd.DataFrame:  # one row per model and fold: model, fold, n_train, n_test, score (Pearson r)
+    "Linear-probe scores of an encoder, its random initialisation and the ridge baselines on one task."
+    models = {'encoder': encoder, **({'random init': random_init} if random_init is not None else {})}
+    rows = [probe_encoder(e, {'t': task}, pooling, max_len=max_len).assign(model=m) for m, e in models.items()]
+    rows.append(baseline_scores({'t': task}))
+    return pd.concat(rows, ignore_index=True).drop(columns=['task', 'label_fraction', 'dev'])
+

@@ -149,3 +149,26 @@ def test_cli_benchmark_and_throughput(isonb):
     assert r.returncode == 2 and 'does not exist' in r.stderr
     r = isonb('contrastive', 'throughput', '--sizes', 'S', '--length', '256', '--batch', '2', '--steps', '1')
     assert r.returncode == 0 and 'pretrain views/s' in r.stdout, r.stderr
+
+
+def test_cli_probe_on_a_users_tables(isonb, tmp_path):
+    "`isonb contrastive probe`: a sequence-level MPRA table needs no transcripts; bad tables fail clearly, writing nothing."
+    torch.manual_seed(0)
+    save_encoder(IsoformEncoder(EncoderConfig(n_blocks=2)), tmp_path/'encoder.pt')
+    rng = np.random.default_rng(0)
+    utrs = [''.join(rng.choice(list('ACGU'), 50)) for _ in range(60)]
+    rl = [3 + u.count('AUG') * -1.0 + rng.normal(0, 0.3) for u in utrs]  # upstream AUGs lower ribosome load
+    pd.DataFrame({'utr': utrs, 'total_reads': 100, 'rl': rl}).to_csv(tmp_path/'mrl.csv')
+    r = isonb('contrastive', 'probe', '--encoder', tmp_path/'encoder.pt', '--labels', tmp_path/'mrl.csv', '--folds', '3',
+              '--out', tmp_path/'scores.csv')
+    assert r.returncode == 0, r.stderr
+    assert 'rl (mpra-mrl, sequence level): 60 rows, 3 folds' in r.stdout
+    s = pd.read_csv(tmp_path/'scores.csv')
+    assert set(s.model) == {'encoder', 'random init', 'sequence features', 'length only'} and len(s) == 12
+    assert s[s.model == 'sequence features'].score.mean() > 0.5  # 4-mer counts see the AUGs
+    pd.DataFrame({'gene': ['ENSG00000141510'], 'hl': ['x']}).to_csv(tmp_path/'bad.csv', index=False)
+    r = isonb('contrastive', 'probe', '--encoder', tmp_path/'encoder.pt', '--labels', tmp_path/'bad.csv',
+              '--id-col', 'gene', '--value-col', 'hl', '--sets', 'chr9_region', '--out', tmp_path/'bad_scores.csv')
+    assert r.returncode == 2 and 'holds no numeric label' in r.stderr and not (tmp_path/'bad_scores.csv').exists()
+    r = isonb('contrastive', 'probe', '--encoder', tmp_path/'encoder.pt', '--labels', tmp_path/'mrl.csv', '--layout', 'hp5')
+    assert r.returncode == 2 and "label layout 'hp5'" in r.stderr
