@@ -380,7 +380,7 @@ class ContrastiveConfig:
     batch_genes: int = 64  # gene groups (pairs) per batch
     valid_frac: float = 0.1  # fraction of gene groups held out for the validation loss / top-1
     seed: int = 0  # seeds the split, the sampler and training
-    workers: int = later_field(0)  # DataLoader processes building the views (GPU runs: one process encodes ~2,000 views/s)
+    workers: int = later_field(0)  # DataLoader processes building the views (for GPU runs, where the step can outrun one process)
 
 # %% ../nbs/13_contrastive.ipynb #79ece102
 def pair_loader(
