@@ -6,7 +6,7 @@ Docs: https://isonb.github.io/isonb/contrastive.html.md"""
 
 # %% ../nbs/13_contrastive.ipynb #ca25efd1
 from __future__ import annotations
-import dataclasses, math, time
+import dataclasses, math, re, time
 from functools import partial
 from pathlib import Path
 
@@ -29,16 +29,16 @@ from .training import Trainer, TrainConfig, predict_batches
 from .transcripts import build_transcripts, encode_tracks, transcripts_from_fasta
 
 # %% auto #0
-__all__ = ['log', 'ISOFORM_SETS', 'ENCODER_SIZES', 'ENCODER_FORMAT', 'OBS_COLUMNS', 'RIDGE_ALPHAS', 'PROBE_VERSION', 'DEV_FOLDS',
-           'LABEL_LAYOUTS', 'load_isoform_set', 'load_isoform_sets', 'apply_homology', 'crop_tracks', 'IsoformDataset',
-           'collate_tracks', 'EncoderConfig', 'ChannelNorm', 'DilatedBlock', 'masked_pool', 'IsoformEncoder',
-           'dcl_loss', 'isoform_weights', 'GenePairSampler', 'mask_nucleotides', 'collate_pairs', 'ContrastiveModel',
-           'DCLLoss', 'pair_retrieval', 'ContrastiveConfig', 'pair_loader', 'save_encoder', 'load_encoder', 'pretrain',
-           'embed', 'write_embeddings', 'throughput', 'add_cli', 'gene_representatives', 'halflife_labels', 'probe_cv',
-           'sequence_features', 'PropertyRegressor', 'mse_loss', 'fit_predict', 'ProbeTask', 'probe_tasks', 'dev_task',
-           'task_features', 'probe_encoder', 'baseline_scores', 'config_hash', 'run_dir', 'pretrain_cached',
-           'random_encoder', 'benchmark', 'seed_scores', 'paired_differences', 'probe_table', 'ablation_table',
-           'finetune_cv', 'read_labels', 'label_task', 'probe_labels']
+__all__ = ['log', 'ISOFORM_SETS', 'ENCODER_SIZES', 'ENCODER_FORMAT', 'OBS_COLUMNS', 'LABEL_LAYOUTS', 'RIDGE_ALPHAS',
+           'PROBE_VERSION', 'DEV_FOLDS', 'load_isoform_set', 'load_isoform_sets', 'apply_homology', 'crop_tracks',
+           'IsoformDataset', 'collate_tracks', 'EncoderConfig', 'ChannelNorm', 'DilatedBlock', 'masked_pool',
+           'IsoformEncoder', 'dcl_loss', 'isoform_weights', 'GenePairSampler', 'mask_nucleotides', 'collate_pairs',
+           'ContrastiveModel', 'DCLLoss', 'pair_retrieval', 'ContrastiveConfig', 'pair_loader', 'save_encoder',
+           'load_encoder', 'pretrain', 'embed', 'write_embeddings', 'throughput', 'add_cli', 'read_labels',
+           'gene_representatives', 'halflife_labels', 'probe_cv', 'sequence_features', 'PropertyRegressor', 'mse_loss',
+           'fit_predict', 'ProbeTask', 'probe_tasks', 'dev_task', 'task_features', 'probe_encoder', 'baseline_scores',
+           'config_hash', 'run_dir', 'pretrain_cached', 'random_encoder', 'benchmark', 'seed_scores',
+           'paired_differences', 'probe_table', 'ablation_table', 'finetune_cv', 'label_task', 'probe_labels']
 
 # %% ../nbs/13_contrastive.ipynb #2966152f
 log = get_logger('contrastive')
@@ -568,7 +568,7 @@ def _cmd_probe(a):
     rand = None
     if not a.no_random:  # the encoder's own starting point: its architecture drawn with its pretraining seed
         pre = torch.load(a.encoder, map_location='cpu', weights_only=True).get('pretrain_config') or {}
-        seed_everything(int(pre.get('seed', 0))); rand = IsoformEncoder(enc.cfg).eval()
+        rand = random_encoder(ContrastiveConfig(encoder=enc.cfg, seed=int(pre.get('seed', 0))))
     torch.set_num_threads(a.threads)
     scores = probe_labels(enc, task, rand, max_len=a.max_len)
     if a.out:
@@ -667,6 +667,57 @@ def add_cli(subparsers):
     tp.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
     tp.set_defaults(func=_cmd_throughput)
 
+# %% ../nbs/13_contrastive.ipynb #92620dbf
+LABEL_LAYOUTS = {  # layout: (id column(s), label column (regex; None: `value_col`), fold column, level)
+    'saluki-bins': (('GENEID',), 'HALFLIFE', 'BIN', 'gene'),
+    'saluki-pc1': (('ensembl_gene_id',), r'(human|mouse)_PC1', None, 'gene'),
+    'saluki-studies': (('ensembl_gene_id',), None, None, 'gene'),
+    'mpra-mrl': (('utr', 'sequence'), 'rl', None, 'sequence'),
+}
+
+def _detect_layout(cols: list, path) -> str:
+    "The first layout whose id and label columns are all present (a per-study table: an id plus several numbers)."
+    for name, (ids, value, _, _) in LABEL_LAYOUTS.items():
+        if value is None: continue
+        if any(i in cols for i in ids) and any(re.fullmatch(value, c) for c in cols): return name
+    if 'ensembl_gene_id' in cols: return 'saluki-studies'
+    raise IsonbInputError(f"{path}: columns {cols[:8]} match no known label layout ({list(LABEL_LAYOUTS)}); "
+                          "name the columns with id_col and value_col")
+
+def read_labels(
+    path: str | Path,  # CSV/TSV (gzipped ok) with one row per gene, transcript or sequence
+    layout: str = 'auto',  # a key of `LABEL_LAYOUTS`, 'auto' (recognise it) or 'generic' (id_col + value_col)
+    id_col: str = '',  # the id column (generic; or to override a layout's)
+    value_col: str = '',  # the label column (generic, `saluki-studies`; or to override a layout's)
+    fold_col: str = '',  # optional column of fold ids (generic)
+    level: str = '',  # 'gene' | 'transcript' | 'sequence' ('' : the layout's, or from the ids)
+) -> pd.DataFrame:  # columns id, label (float) and fold when given; rows without a label dropped; attrs: level, layout, label
+    "Read a public label table (half-life, ribosome load, ...) into ids and one numeric label."
+    path = Path(path)
+    if not path.exists(): raise IsonbInputError(f"label table {path} does not exist")
+    t = pd.read_csv(path, sep=None, engine='python')
+    cols = list(t.columns)
+    if layout == 'auto': layout = 'generic' if id_col and value_col else _detect_layout(cols, path)
+    if layout not in (*LABEL_LAYOUTS, 'generic'): raise IsonbInputError(f"label layout {layout!r}; use 'auto', 'generic' or one of {list(LABEL_LAYOUTS)}")
+    ids, value, fold, lev = LABEL_LAYOUTS.get(layout, ((), None, None, ''))
+    idc = id_col or next((c for c in ids if c in cols), '')
+    valc = value_col or next((c for c in cols if value is not None and re.fullmatch(value, c)), '')
+    fold = fold_col or fold
+    missing = [c for c in (idc, valc, fold) if c and c not in cols] + [w for w, c in (('id_col', idc), ('value_col', valc)) if not c]
+    if missing: raise IsonbInputError(f"{path} ({layout} layout): missing {missing}; its columns are {cols[:12]}")
+    out = pd.DataFrame({'id': t[idc].astype(str).str.strip(), 'label': pd.to_numeric(t[valc], errors='coerce')})
+    if fold: out['fold'] = t[fold].to_numpy()
+    out = out[out['label'].notna()].reset_index(drop=True)
+    if not len(out): raise IsonbInputError(f"{path}: column {valc!r} holds no numeric label")
+    lev = level or lev or ('gene' if out['id'].str.match(r'ENS[A-Z]*G\d').mean() > 0.5 else 'transcript')
+    if lev not in ('gene', 'transcript', 'sequence'): raise IsonbInputError(f"level {lev!r}; use 'gene', 'transcript' or 'sequence'")
+    if lev == 'sequence': out['id'] = out['id'].str.upper().str.replace('U', 'T')
+    else: out['id'] = strip_version(out['id'])
+    out = out.drop_duplicates('id')
+    out.attrs.update(level=lev, layout=layout, label=valc)
+    return out
+
+
 # %% ../nbs/13_contrastive.ipynb #dc5403de
 def gene_representatives(
     table: pd.DataFrame,  # transcript table with `gene`, `length`, `cds_start`, `cds_end`
@@ -680,9 +731,8 @@ def halflife_labels(
     species: str = 'human',  # 'human' or 'mouse'
 ) -> pd.DataFrame:  # index = Ensembl gene id; columns halflife (Saluki's standardised PC1), fold (0-9)
     "Saluki's gene-level half-life label and 10-fold bin per gene."
-    d = data_dir('halflife/saluki')
-    b = pd.read_csv(d/f'{species}_10fold_bins.txt.gz', sep='\t')
-    return b.rename(columns={'GENEID': 'gene', 'HALFLIFE': 'halflife', 'BIN': 'fold'}).set_index('gene')[['halflife', 'fold']]
+    b = read_labels(data_dir('halflife/saluki')/f'{species}_10fold_bins.txt.gz', 'saluki-bins')
+    return b.rename(columns={'id': 'gene', 'label': 'halflife'}).set_index('gene')[['halflife', 'fold']]
 
 # %% ../nbs/13_contrastive.ipynb #32e522c8
 RIDGE_ALPHAS = np.logspace(-2, 5, 15)
@@ -1035,57 +1085,6 @@ def finetune_cv(
     return r
 
 # %% ../nbs/13_contrastive.ipynb #c420ffbe
-LABEL_LAYOUTS = {  # layout: (id column(s), label column (regex; None: `value_col`), fold column, level)
-    'saluki-bins': (('GENEID',), 'HALFLIFE', 'BIN', 'gene'),
-    'saluki-pc1': (('ensembl_gene_id',), r'(human|mouse)_PC1', None, 'gene'),
-    'saluki-studies': (('ensembl_gene_id',), None, None, 'gene'),
-    'mpra-mrl': (('utr', 'sequence'), 'rl', None, 'sequence'),
-}
-
-def _detect_layout(cols: list, path) -> str:
-    "The first layout whose id and label columns are all present (a per-study table: an id plus several numbers)."
-    import re
-    for name, (ids, value, _, _) in LABEL_LAYOUTS.items():
-        if value is None: continue
-        if any(i in cols for i in ids) and any(re.fullmatch(value, c) for c in cols): return name
-    if 'ensembl_gene_id' in cols: return 'saluki-studies'
-    raise IsonbInputError(f"{path}: columns {cols[:8]} match no known label layout ({list(LABEL_LAYOUTS)}); "
-                          "name the columns with id_col and value_col")
-
-def read_labels(
-    path: str | Path,  # CSV/TSV (gzipped ok) with one row per gene, transcript or sequence
-    layout: str = 'auto',  # a key of `LABEL_LAYOUTS`, 'auto' (recognise it) or 'generic' (id_col + value_col)
-    id_col: str = '',  # the id column (generic; or to override a layout's)
-    value_col: str = '',  # the label column (generic, `saluki-studies`; or to override a layout's)
-    fold_col: str = '',  # optional column of fold ids (generic)
-    level: str = '',  # 'gene' | 'transcript' | 'sequence' ('' : the layout's, or from the ids)
-) -> pd.DataFrame:  # columns id, label (float) and fold when given; rows without a label dropped; attrs: level, layout, label
-    "Read a public label table (half-life, ribosome load, ...) into ids and one numeric label."
-    import re
-    path = Path(path)
-    if not path.exists(): raise IsonbInputError(f"label table {path} does not exist")
-    t = pd.read_csv(path, sep=None, engine='python')
-    cols = list(t.columns)
-    if layout == 'auto': layout = 'generic' if id_col and value_col else _detect_layout(cols, path)
-    if layout not in (*LABEL_LAYOUTS, 'generic'): raise IsonbInputError(f"label layout {layout!r}; use 'auto', 'generic' or one of {list(LABEL_LAYOUTS)}")
-    ids, value, fold, lev = LABEL_LAYOUTS.get(layout, ((), None, None, ''))
-    idc = id_col or next((c for c in ids if c in cols), '')
-    valc = value_col or next((c for c in cols if value is not None and re.fullmatch(value, c)), '')
-    fold = fold_col or fold
-    missing = [c for c in (idc, valc, fold) if c and c not in cols] + [w for w, c in (('id_col', idc), ('value_col', valc)) if not c]
-    if missing: raise IsonbInputError(f"{path} ({layout} layout): missing {missing}; its columns are {cols[:12]}")
-    out = pd.DataFrame({'id': t[idc].astype(str).str.strip(), 'label': pd.to_numeric(t[valc], errors='coerce')})
-    if fold: out['fold'] = t[fold].to_numpy()
-    out = out[out['label'].notna()].reset_index(drop=True)
-    if not len(out): raise IsonbInputError(f"{path}: column {valc!r} holds no numeric label")
-    lev = level or lev or ('gene' if out['id'].str.match(r'ENS[A-Z]*G\d').mean() > 0.5 else 'transcript')
-    if lev not in ('gene', 'transcript', 'sequence'): raise IsonbInputError(f"level {lev!r}; use 'gene', 'transcript' or 'sequence'")
-    if lev == 'sequence': out['id'] = out['id'].str.upper().str.replace('U', 'T')
-    else: out['id'] = strip_version(out['id'])
-    out = out.drop_duplicates('id')
-    out.attrs.update(level=lev, layout=layout, label=valc)
-    return out
-
 def label_task(
     labels: pd.DataFrame,  # from `read_labels`
     transcripts: pd.DataFrame | None = None,  # transcript table with `gene` (not needed for sequence-level labels)

@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn, Tensor
-from tqdm.auto import tqdm
 
 from .core import data_dir, get_logger
 from .data import IsonbInputError
